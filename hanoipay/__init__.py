@@ -1,0 +1,1 @@
+"""HanoiPay infrastructure: app factory, settings, database, auth, errors, jobs, embedded servers and CLI."""

@@ -1,0 +1,53 @@
+"""The application factory: every router, the error handlers, and the domains' registrations."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from hanoipay import db, jobs
+from hanoipay.auth import api as auth_api
+from hanoipay.errors import install_error_handlers
+from hanoipay.settings import get_settings
+from payments import api as payments_api
+from payments.registry import register_core
+
+
+def register_domains() -> None:
+    """Register every purpose and provider; called once by each process before it handles work."""
+    register_core()
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings = get_settings()
+    if not db.is_initialised():
+        if not (settings.database_url and settings.redis_url and settings.jwt_keys):
+            raise RuntimeError(
+                "set HANOIPAY_DATABASE_URL, HANOIPAY_REDIS_URL and HANOIPAY_JWT_KEYS, or use `hanoipay serve`"
+            )
+        db.init_engine(settings.database_url)
+        jobs.init_redis(settings.redis_url)
+    yield
+
+
+def create_app() -> FastAPI:
+    """Build the HanoiPay API."""
+    register_domains()
+    app = FastAPI(
+        title="HanoiPay",
+        version="0.1.0",
+        summary="Cashless payments and e-tickets for a city, on one payment-intent core.",
+        lifespan=_lifespan,
+    )
+    install_error_handlers(app)
+    app.include_router(auth_api.router)
+    app.include_router(auth_api.json_router)
+    app.include_router(payments_api.router)
+
+    @app.get("/healthz", tags=["ops"])
+    def healthz() -> dict[str, str]:
+        """Liveness: the process answers."""
+        return {"status": "ok"}
+
+    return app

@@ -1,0 +1,215 @@
+"""The `hanoipay` command: serve, api, worker, cron, migrate, users, ledger, demo."""
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+from typing import Annotated
+
+import redis
+import typer
+import uvicorn
+from rich.console import Console
+from rich.table import Table
+
+from hanoipay.app import create_app, register_domains
+from hanoipay.db import job_session
+from hanoipay.runtime import start_runtime
+from hanoipay.settings import get_settings
+
+app = typer.Typer(help="HanoiPay: cashless payments and e-tickets for a city.", no_args_is_help=True)
+users_app = typer.Typer(help="Manage users.", no_args_is_help=True)
+ledger_app = typer.Typer(help="Check and maintain the ledger.", no_args_is_help=True)
+app.add_typer(users_app, name="users")
+app.add_typer(ledger_app, name="ledger")
+console = Console()
+
+# Periodic jobs run by `hanoipay cron`: (dotted job, seconds between runs).
+PERIODIC_JOBS = [
+    ("hanoipay.jobs.sweep_outbox", 5),
+    ("payments.jobs.roll_up_balances", 5),
+    ("payments.jobs.void_expired_authorizations", 60),
+    ("payments.jobs.purge_idempotency_keys", 3600),
+]
+
+
+def _logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
+) -> None:
+    """Run everything in one place: embedded servers if none are configured, the API, a worker and cron."""
+    _logging()
+    runtime = start_runtime(migrate=True)
+    env = {**os.environ, **runtime.child_environment()}
+    children = [
+        subprocess.Popen([sys.executable, "-m", "hanoipay.cli", role], env=env)  # noqa: S603
+        for role in ("worker", "cron")
+    ]
+    console.print(f"HanoiPay on http://{host}:{port}  (docs at /docs)  data: {get_settings().data_dir.resolve()}")
+    try:
+        uvicorn.run(create_app(), host=host, port=port, log_level="info")
+    finally:
+        _stop_children(children)
+        runtime.stop()
+
+
+def _stop_children(children: list[subprocess.Popen[bytes]]) -> None:
+    for child in children:
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+    for child in children:
+        try:
+            child.wait(15)
+        except subprocess.TimeoutExpired:
+            child.kill()
+
+
+@app.command()
+def api(
+    host: Annotated[str, typer.Option()] = "0.0.0.0",  # noqa: S104
+    port: Annotated[int, typer.Option()] = 8000,
+    workers: Annotated[int, typer.Option(help="Uvicorn worker processes")] = 2,
+) -> None:
+    """Run the API alone against configured servers (production; scale with replicas and --workers)."""
+    uvicorn.run("hanoipay.app:create_app", factory=True, host=host, port=port, workers=workers, log_level="info")
+
+
+@app.command()
+def worker(
+    burst: Annotated[bool, typer.Option(help="Exit once the queue is empty")] = False,
+) -> None:
+    """Run an RQ worker for the job queue."""
+    from rq import Worker
+
+    _logging()
+    runtime = start_runtime()
+    register_domains()
+    connection = redis.Redis.from_url(runtime.redis_url)
+    try:
+        Worker([get_settings().queue_name], connection=connection).work(with_scheduler=True, burst=burst)
+    finally:
+        runtime.stop()
+
+
+@app.command()
+def cron() -> None:
+    """Run RQ's cron scheduler, enqueueing the periodic jobs (outbox sweep, roll-up, voids, purges)."""
+    from rq.cron import CronScheduler
+
+    _logging()
+    runtime = start_runtime()
+    scheduler = CronScheduler(connection=redis.Redis.from_url(runtime.redis_url))
+    for job, seconds in PERIODIC_JOBS:
+        scheduler.register(_resolve(job), get_settings().queue_name, interval=seconds)
+    try:
+        scheduler.start()
+    finally:
+        runtime.stop()
+
+
+def _resolve(dotted: str) -> "object":
+    module, _, name = dotted.rpartition(".")
+    return getattr(__import__(module, fromlist=[name]), name)
+
+
+@app.command()
+def migrate() -> None:
+    """Apply the database migrations."""
+    start_runtime(migrate=True).stop()
+    console.print("migrations applied")
+
+
+@users_app.command("create")
+def create_user(
+    email: Annotated[str, typer.Option()],
+    name: Annotated[str, typer.Option()],
+    role: Annotated[list[str], typer.Option(help="Repeat for several roles")],
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)],
+    merchant_id: Annotated[str | None, typer.Option()] = None,
+) -> None:
+    """Create a user, such as the first admin."""
+    from hanoipay.auth.service import create_user as create
+    from hanoipay.errors import HanoiPayError
+
+    runtime = start_runtime(migrate=True)
+    try:
+        with job_session() as session:
+            user = create(session, email=email, password=password, full_name=name, roles=role, merchant_id=merchant_id)
+        console.print(f"created {user.id} {user.email} roles={','.join(user.roles)}")
+    except HanoiPayError as error:
+        console.print(f"[red]{error.code}[/red]: {error.detail}")
+        raise typer.Exit(1) from None
+    finally:
+        runtime.stop()
+
+
+@ledger_app.command("verify")
+def ledger_verify() -> None:
+    """Recompute every balance from the lines and check every entry balances; exit 1 otherwise."""
+    from payments.ledger import verify
+
+    runtime = start_runtime()
+    try:
+        with job_session() as session:
+            report = verify(session)
+    finally:
+        runtime.stop()
+    print_verify_report(report)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+def print_verify_report(report: "object") -> None:
+    """Print what `ledger verify` found."""
+    from payments.ledger import VerifyReport
+
+    assert isinstance(report, VerifyReport)
+    console.print(f"{report.entries} entries, {report.lines} lines, {report.accounts} accounts checked")
+    problems = Table("problem", "object", "expected (from lines)", "found")
+    for entry_id, currency, total in report.unbalanced_entries:
+        problems.add_row("entry does not balance", f"{entry_id} {currency}", "0", str(total))
+    for account_id, expected, found in report.balance_mismatches:
+        problems.add_row("balance differs from lines", account_id, str(expected), str(found))
+    for account_id, expected, found in report.hold_mismatches:
+        problems.add_row("held differs from open holds", account_id, str(expected), str(found))
+    for account_id, available in report.negative_checked:
+        problems.add_row("checked account below zero", account_id, ">= 0", str(available))
+    if report.ok:
+        console.print("[green]ledger OK[/green]: every entry balances and every balance equals its lines")
+    else:
+        console.print(problems)
+        console.print("[red]ledger verification FAILED[/red]")
+
+
+@ledger_app.command("rollup")
+def ledger_rollup() -> None:
+    """Fold the hot accounts' pending deltas into their balance rows now."""
+    from payments.jobs import roll_up_balances
+
+    runtime = start_runtime()
+    try:
+        console.print(f"rolled up {roll_up_balances()} deltas")
+    finally:
+        runtime.stop()
+
+
+@app.command()
+def demo(
+    fresh: Annotated[bool, typer.Option(help="Start from an empty data directory")] = True,
+) -> None:
+    """Simulate a day of the city on the embedded servers and print a reconciled summary."""
+    from hanoipay.demo import run_demo
+
+    run_demo(fresh=fresh)
+
+
+
+
+if __name__ == "__main__":
+    app()

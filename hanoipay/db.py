@@ -1,0 +1,100 @@
+"""The database: one engine per process, sessions owned by the request or the job, one commit each."""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import Depends
+from sqlalchemy import DateTime, Engine, MetaData, create_engine, func
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+from hanoipay.settings import get_settings
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    """Base of every mapped class; constraint names follow one convention so migrations can name them."""
+
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: DateTime(timezone=True)}
+
+
+class CreatedAt:
+    """A `created_at` timestamp set by the database."""
+
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+SessionLocal = sessionmaker(expire_on_commit=False, autoflush=False)
+_engine: Engine | None = None
+
+
+def sqlalchemy_url(url: str) -> str:
+    """Make a PostgreSQL URL use the psycopg 3 driver."""
+    for scheme in ("postgresql+psycopg2://", "postgresql://", "postgres://"):
+        if url.startswith(scheme):
+            return "postgresql+psycopg://" + url[len(scheme) :]
+    return url
+
+
+def init_engine(url: str, *, pool_size: int | None = None) -> Engine:
+    """Create the process's engine for `url` and bind sessions to it."""
+    global _engine
+    if _engine is not None:
+        _engine.dispose()
+    settings = get_settings()
+    _engine = create_engine(
+        sqlalchemy_url(url),
+        pool_size=pool_size or settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        pool_pre_ping=True,
+        connect_args={"application_name": "hanoipay"},
+    )
+    SessionLocal.configure(bind=_engine)
+    return _engine
+
+
+def is_initialised() -> bool:
+    """True once `init_engine` has run in this process."""
+    return _engine is not None
+
+
+def get_engine() -> Engine:
+    """The engine created by `init_engine`."""
+    if _engine is None:
+        raise RuntimeError("the database is not initialised; call hanoipay.db.init_engine first")
+    return _engine
+
+
+def get_session() -> Iterator[Session]:
+    """A session for one request: committed once when the endpoint returns, rolled back on any error."""
+    with SessionLocal() as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+
+
+@contextmanager
+def job_session() -> Iterator[Session]:
+    """A session for one job or CLI command, committed once at the end."""
+    with SessionLocal() as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+
+
+DbSession = Annotated[Session, Depends(get_session, scope="function")]

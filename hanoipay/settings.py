@@ -1,0 +1,40 @@
+"""Settings from the environment (prefix `HANOIPAY_`), never from code."""
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Everything the platform reads from its environment."""
+
+    model_config = SettingsConfigDict(env_prefix="HANOIPAY_", env_file=".env", extra="ignore")
+
+    database_url: str | None = None
+    redis_url: str | None = None
+    data_dir: Path = Path(".hanoipay")
+
+    jwt_keys: dict[str, str] = Field(default_factory=dict)
+    jwt_active_kid: str | None = None
+    access_token_minutes: int = 15
+
+    capture_window_hours: int = 7 * 24
+    idempotency_ttl_hours: int = 24
+    outbox_sweep_after_seconds: int = 10
+    queue_name: str = "default"
+
+    db_pool_size: int = 20
+    db_max_overflow: int = 10
+
+    @property
+    def embedded(self) -> bool:
+        """True when no outside servers are configured and embedded ones must be started."""
+        return self.database_url is None or self.redis_url is None
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process's settings, read once."""
+    return Settings()

@@ -1,0 +1,316 @@
+"""Payment intents and their state machine: create, confirm, capture, cancel, expire.
+
+    requires_payment_method → requires_confirmation → (requires_action | processing)
+        → (requires_capture) → succeeded, or canceled
+"""
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from hanoipay.auth.service import Principal, Role
+from hanoipay.errors import Forbidden
+from hanoipay.ids import new_id
+from hanoipay.settings import get_settings
+from payments import events, ledger
+from payments.exceptions import (
+    AmountExceedsCapturable,
+    CurrencyMismatch,
+    IntentNotCancelable,
+    IntentNotCapturable,
+    IntentNotConfirmable,
+    IntentNotFound,
+    MerchantNotFound,
+    UnknownProvider,
+    UnsupportedCurrency,
+)
+from payments.merchants import get_merchant, payable_account
+from payments.models import Merchant, PaymentIntent
+from payments.money import CURRENCIES, fee_for
+from payments.providers.base import get_provider
+from payments.purposes import get_purpose
+
+CONFIRMABLE = frozenset({"requires_payment_method", "requires_confirmation"})
+CANCELABLE = frozenset({"requires_payment_method", "requires_confirmation", "requires_action", "requires_capture"})
+OPEN_FOR_PAYER = CONFIRMABLE
+
+
+@dataclass(frozen=True)
+class IntentFilters:
+    """What a list of intents may be narrowed by."""
+
+    merchant_id: str | None = None
+    purpose: str | None = None
+    status: str | None = None
+    created_gte: datetime | None = None
+    created_lt: datetime | None = None
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def can_view(who: Principal, intent: PaymentIntent) -> bool:
+    """Staff see all; a merchant sees its own; a payer sees theirs and any unclaimed open intent."""
+    if who.can_act_for_merchant(intent.merchant_id):
+        return True
+    if who.kind != "user":
+        return False
+    return intent.payer_id == who.id or (intent.payer_id is None and intent.status in OPEN_FOR_PAYER)
+
+
+def get_intent(session: Session, who: Principal, intent_id: str, *, for_update: bool = False) -> PaymentIntent:
+    """The intent, if the caller may see it; 404 otherwise so that ids do not leak."""
+    intent = session.get(PaymentIntent, intent_id, with_for_update=for_update, populate_existing=for_update)
+    if intent is None or not can_view(who, intent):
+        raise IntentNotFound(f"No payment intent {intent_id}.")
+    return intent
+
+
+def create_intent(
+    session: Session,
+    who: Principal,
+    *,
+    amount: int,
+    currency: str,
+    purpose: str,
+    merchant_id: str | None = None,
+    purpose_ref: str | None = None,
+    capture_method: str = "automatic",
+    provider: str | None = None,
+    wallet_id: str | None = None,
+    confirm: bool = False,
+    description: str | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> PaymentIntent:
+    """Create an intent; with `confirm`, confirm it in the same transaction."""
+    if currency not in CURRENCIES:
+        raise UnsupportedCurrency(f"{currency} is not a supported currency.")
+    spec = get_purpose(purpose)
+    merchant: Merchant | None = None
+    if spec.requires_merchant:
+        if merchant_id is None:
+            raise MerchantNotFound(f"Purpose {purpose} needs a merchant_id.")
+        if who.merchant_id is not None and not who.can_act_for_merchant(merchant_id):
+            raise MerchantNotFound(f"No merchant {merchant_id}.")
+        merchant = get_merchant(session, merchant_id)
+        if merchant.currency != currency:
+            raise CurrencyMismatch(f"Merchant {merchant.id} is paid in {merchant.currency}, not {currency}.")
+    elif merchant_id is not None:
+        raise MerchantNotFound(f"Purpose {purpose} is not paid to a merchant.")
+    if provider is not None:
+        get_provider(provider)
+        if spec.providers is not None and provider not in spec.providers:
+            raise UnknownProvider(f"Purpose {purpose} cannot be paid with {provider}.")
+    if who.kind == "user" and not who.has(Role.CUSTOMER, Role.FINANCE, Role.ADMIN) and merchant is None:
+        raise Forbidden("Only customers and staff create intents with no merchant.")
+    payer = who.id if who.kind == "user" and who.merchant_id is None and not who.is_staff else None
+    intent = PaymentIntent(
+        id=new_id("pi"),
+        merchant_id=merchant.id if merchant else None,
+        payer_id=payer,
+        purpose=purpose,
+        purpose_ref=purpose_ref,
+        amount=amount,
+        currency=currency,
+        status="requires_confirmation" if provider else "requires_payment_method",
+        capture_method=capture_method,
+        provider=provider,
+        wallet_id=wallet_id,
+        amount_capturable=0,
+        amount_received=0,
+        amount_refunded=0,
+        fee_amount=0,
+        description=description,
+        metadata_=metadata or {},
+        created_by=who.id,
+        updated_at=_now(),
+    )
+    session.add(intent)
+    session.flush()
+    if confirm:
+        _confirm(session, who, intent, provider=provider, wallet_id=wallet_id)
+    return intent
+
+
+def confirm_intent(
+    session: Session, who: Principal, intent_id: str, *, provider: str | None = None, wallet_id: str | None = None
+) -> PaymentIntent:
+    """Confirm an intent with a payment method; a wallet payment succeeds (or is authorized) at once."""
+    intent = get_intent(session, who, intent_id, for_update=True)
+    _confirm(session, who, intent, provider=provider, wallet_id=wallet_id)
+    return intent
+
+
+def _confirm(
+    session: Session, who: Principal, intent: PaymentIntent, *, provider: str | None, wallet_id: str | None
+) -> None:
+    if intent.status not in CONFIRMABLE:
+        raise IntentNotConfirmable(f"Intent {intent.id} is {intent.status}; it can no longer be confirmed.")
+    chosen = get_provider(provider or intent.provider)
+    spec = get_purpose(intent.purpose)
+    if spec.providers is not None and chosen.name not in spec.providers:
+        raise UnknownProvider(f"Purpose {intent.purpose} cannot be paid with {chosen.name}.")
+    if intent.payer_id is not None and who.kind == "user" and intent.payer_id != who.id and not who.is_staff:
+        raise IntentNotFound(f"No payment intent {intent.id}.")
+    chosen.prepare(session, who, intent, wallet_id)
+    intent.provider = chosen.name
+    if intent.capture_method == "manual":
+        intent.capture_before = _now() + timedelta(hours=get_settings().capture_window_hours)
+    outcome = chosen.authorize(session, intent)
+    intent.updated_at = _now()
+    if outcome == "succeeded":
+        mark_succeeded(session, intent, intent.amount)
+    elif outcome == "requires_capture":
+        intent.status = "requires_capture"
+        intent.amount_capturable = intent.amount
+        _publish(session, "payment_intent.amount_capturable_updated", intent)
+    else:
+        intent.status = outcome
+    session.flush()
+
+
+def capture_intent(session: Session, who: Principal, intent_id: str, *, amount: int | None = None) -> PaymentIntent:
+    """Capture an authorized intent in whole or in part; the rest of the authorization is released."""
+    intent = get_intent(session, who, intent_id, for_update=True)
+    if not who.can_act_for_merchant(intent.merchant_id):
+        raise IntentNotFound(f"No payment intent {intent.id}.")
+    if intent.status != "requires_capture":
+        raise IntentNotCapturable(f"Intent {intent.id} is {intent.status}; only requires_capture can be captured.")
+    amount = intent.amount_capturable if amount is None else amount
+    if amount > intent.amount_capturable:
+        raise AmountExceedsCapturable(
+            f"Cannot capture {amount}; {intent.amount_capturable} {intent.currency} is authorized.",
+            amount_capturable=intent.amount_capturable,
+        )
+    get_provider(intent.provider).capture(session, intent, amount)
+    intent.amount_capturable = 0
+    mark_succeeded(session, intent, amount)
+    return intent
+
+
+def cancel_intent(session: Session, who: Principal, intent_id: str, *, reason: str | None = None) -> PaymentIntent:
+    """Cancel an intent that has not succeeded, releasing any authorization."""
+    intent = get_intent(session, who, intent_id, for_update=True)
+    is_payer = who.kind == "user" and intent.payer_id in (None, who.id)
+    if not (who.can_act_for_merchant(intent.merchant_id) or (is_payer and intent.status in OPEN_FOR_PAYER)):
+        raise IntentNotFound(f"No payment intent {intent.id}.")
+    _cancel(session, intent, reason or "requested_by_customer")
+    return intent
+
+
+def _cancel(session: Session, intent: PaymentIntent, reason: str) -> None:
+    if intent.status not in CANCELABLE:
+        raise IntentNotCancelable(f"Intent {intent.id} is {intent.status}; it can no longer be canceled.")
+    if intent.provider is not None:
+        get_provider(intent.provider).void(session, intent)
+    intent.status = "canceled"
+    intent.amount_capturable = 0
+    intent.canceled_at = intent.updated_at = _now()
+    intent.cancellation_reason = reason
+    spec = get_purpose(intent.purpose)
+    if spec.on_canceled:
+        spec.on_canceled(session, intent)
+    _publish(session, "payment_intent.canceled", intent)
+    session.flush()
+
+
+def settlement_lines(
+    session: Session, intent: PaymentIntent, amount: int, fee: int
+) -> list[tuple[ledger.AccountRef, int]]:
+    """The ledger lines that move `amount` of the intent from its source to where it lands, less `fee`."""
+    spec = get_purpose(intent.purpose)
+    source = get_provider(intent.provider).source_account(session, intent)
+    if spec.credit_account is not None:
+        return [(source, amount), (spec.credit_account(session, intent), -amount)]
+    assert intent.merchant_id is not None
+    payable = payable_account(get_merchant(session, intent.merchant_id))
+    return [(source, amount), (payable, fee - amount), (ledger.fee_revenue_account(session, intent.currency), -fee)]
+
+
+def mark_succeeded(session: Session, intent: PaymentIntent, amount: int) -> None:
+    """Record that `amount` of the intent was received: post the ledger, tell the purpose's owner."""
+    spec = get_purpose(intent.purpose)
+    fee = 0
+    if spec.credit_account is None:
+        assert intent.merchant_id is not None
+        fee = fee_for(amount, get_merchant(session, intent.merchant_id).fee_bps)
+    ledger.post_entry(
+        session,
+        kind="payment",
+        dedupe_key=f"payment:{intent.id}",
+        description=f"{intent.purpose} {intent.id}",
+        lines=settlement_lines(session, intent, amount, fee),
+        intent_id=intent.id,
+    )
+    intent.status = "succeeded"
+    intent.amount_received = amount
+    intent.fee_amount = fee
+    intent.succeeded_at = intent.updated_at = _now()
+    if spec.on_succeeded:
+        spec.on_succeeded(session, intent)
+    _publish(session, "payment_intent.succeeded", intent)
+    session.flush()
+
+
+def void_expired_authorizations(session: Session, *, now: datetime | None = None, limit: int = 500) -> int:
+    """Cancel authorizations never captured within the capture window; returns how many."""
+    expired = session.scalars(
+        select(PaymentIntent)
+        .where(PaymentIntent.status == "requires_capture", PaymentIntent.capture_before < (now or func.now()))
+        .order_by(PaymentIntent.capture_before)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    ).all()
+    for intent in expired:
+        _cancel(session, intent, "expired")
+    return len(expired)
+
+
+def list_intents(
+    session: Session, who: Principal, filters: IntentFilters, *, limit: int, starting_after: str | None
+) -> tuple[list[PaymentIntent], bool]:
+    """The caller's intents, newest first, one page after the cursor; and whether more follow."""
+    query = select(PaymentIntent).order_by(PaymentIntent.id.desc()).limit(limit + 1)
+    if not who.is_staff:
+        if who.merchant_id is not None:
+            query = query.where(PaymentIntent.merchant_id == who.merchant_id)
+        else:
+            query = query.where(PaymentIntent.payer_id == who.id)
+    if filters.merchant_id:
+        query = query.where(PaymentIntent.merchant_id == filters.merchant_id)
+    if filters.purpose:
+        query = query.where(PaymentIntent.purpose == filters.purpose)
+    if filters.status:
+        query = query.where(PaymentIntent.status == filters.status)
+    if filters.created_gte:
+        query = query.where(PaymentIntent.created_at >= filters.created_gte)
+    if filters.created_lt:
+        query = query.where(PaymentIntent.created_at < filters.created_lt)
+    if starting_after:
+        query = query.where(PaymentIntent.id < starting_after)
+    rows = list(session.scalars(query))
+    return rows[:limit], len(rows) > limit
+
+
+def intent_data(intent: PaymentIntent) -> dict[str, Any]:
+    """The intent as events carry it."""
+    return {
+        "id": intent.id,
+        "merchant_id": intent.merchant_id,
+        "purpose": intent.purpose,
+        "purpose_ref": intent.purpose_ref,
+        "amount": intent.amount,
+        "amount_received": intent.amount_received,
+        "amount_refunded": intent.amount_refunded,
+        "currency": intent.currency,
+        "status": intent.status,
+        "provider": intent.provider,
+    }
+
+
+def _publish(session: Session, type: str, intent: PaymentIntent) -> None:
+    events.publish(session, type, object_id=intent.id, merchant_id=intent.merchant_id, data=intent_data(intent))

@@ -1,0 +1,54 @@
+"""Background jobs of the payment core: thin, idempotent, each in its own session."""
+
+import json
+import logging
+
+from sqlalchemy import func, update
+
+from hanoipay.db import job_session
+from hanoipay.jobs import get_redis
+from payments import idempotency, intents, ledger
+from payments.models import Event
+
+log = logging.getLogger(__name__)
+
+EVENTS_CHANNEL = "hanoipay:events"
+
+
+def deliver_event(event_id: str) -> bool:
+    """Publish an event to its merchant's live channel and mark it delivered; harmless to repeat."""
+    with job_session() as session:
+        event = session.get(Event, event_id)
+        if event is None or event.delivered_at is not None:
+            return False
+        message = json.dumps({"id": event.id, "type": event.type, "data": event.data})
+        channel = f"{EVENTS_CHANNEL}:merchant:{event.merchant_id}" if event.merchant_id else EVENTS_CHANNEL
+        get_redis().publish(channel, message)
+        session.execute(update(Event).where(Event.id == event_id).values(delivered_at=func.now()))
+        return True
+
+
+def void_expired_authorizations() -> int:
+    """Cancel authorizations left uncaptured past their capture window."""
+    with job_session() as session:
+        voided = intents.void_expired_authorizations(session)
+    if voided:
+        log.info("voided %d expired authorizations", voided)
+    return voided
+
+
+def roll_up_balances() -> int:
+    """Fold hot accounts' pending deltas into their balance rows."""
+    total = 0
+    while True:
+        with job_session() as session:
+            folded = ledger.roll_up(session)
+        total += folded
+        if folded == 0:
+            return total
+
+
+def purge_idempotency_keys() -> int:
+    """Delete idempotency keys older than their 24-hour life."""
+    with job_session() as session:
+        return idempotency.purge_expired(session)

@@ -1,0 +1,37 @@
+"""Manual top-ups recorded by finance staff: money received outside the platform, with a reason."""
+
+from typing import Literal
+
+from sqlalchemy.orm import Session
+
+from hanoipay.auth.service import Principal
+from payments import ledger
+from payments.models import PaymentIntent, Refund
+from payments.providers.base import AuthorizeResult
+
+
+class ManualProvider:
+    """Money finance staff say arrived (cash at a counter, a bank transfer matched by hand)."""
+
+    name = "manual"
+
+    def prepare(self, session: Session, who: Principal, intent: PaymentIntent, wallet_id: str | None) -> None:
+        """Nothing to attach: the money has already arrived."""
+
+    def source_account(self, session: Session, intent: PaymentIntent) -> ledger.AccountRef:
+        """Manual receipts clear through their own clearing account, reconciled by finance."""
+        return ledger.clearing_account(session, self.name, intent.currency)
+
+    def authorize(self, session: Session, intent: PaymentIntent) -> AuthorizeResult:
+        """The money is already there."""
+        return "succeeded"
+
+    def capture(self, session: Session, intent: PaymentIntent, amount: int) -> None:
+        """Nothing is reserved."""
+
+    def void(self, session: Session, intent: PaymentIntent) -> None:
+        """Nothing is reserved."""
+
+    def refund(self, session: Session, intent: PaymentIntent, refund: Refund) -> Literal["succeeded", "pending"]:
+        """Finance pays a manual refund back outside the platform; the ledger records it at once."""
+        return "succeeded"

@@ -1,0 +1,18 @@
+"""The core's own purposes and providers, registered once per process."""
+
+from payments.providers.base import register_provider
+from payments.providers.manual import ManualProvider
+from payments.providers.wallet import WalletProvider
+from payments.purposes import Purpose, register_purpose
+from payments.topups import WALLET_TOPUP
+
+# A payment to a merchant with no domain object behind it (a shop till, a donation box).
+MERCHANT_PAYMENT = Purpose(name="merchant_payment")
+
+
+def register_core() -> None:
+    """Register the wallet and manual providers and the core purposes."""
+    register_provider(WalletProvider())
+    register_provider(ManualProvider())
+    register_purpose(WALLET_TOPUP)
+    register_purpose(MERCHANT_PAYMENT)

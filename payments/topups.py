@@ -1,0 +1,48 @@
+"""Wallet top-ups: intents with purpose `wallet_topup` whose money lands in the payer's wallet."""
+
+from sqlalchemy.orm import Session
+
+from hanoipay.auth.service import Principal, Role
+from payments import intents, ledger
+from payments.exceptions import WalletNotFound
+from payments.models import PaymentIntent, Wallet
+from payments.purposes import Purpose
+
+
+def wallet_account(session: Session, intent: PaymentIntent) -> ledger.AccountRef:
+    """The wallet a top-up intent credits, named by its purpose_ref."""
+    wallet = session.get(Wallet, intent.purpose_ref) if intent.purpose_ref else None
+    if wallet is None:
+        raise WalletNotFound(f"No wallet {intent.purpose_ref}.")
+    return ledger.AccountRef(wallet.account_id, f"wallet:{wallet.id}", "liability", wallet.currency, "checked")
+
+
+WALLET_TOPUP = Purpose(
+    name="wallet_topup",
+    requires_merchant=False,
+    providers=frozenset({"manual", "vietqr", "stripe"}),
+    credit_account=wallet_account,
+)
+
+
+def record_manual_topup(session: Session, who: Principal, wallet_id: str, *, amount: int, reason: str) -> PaymentIntent:
+    """Finance records money received outside the platform into a wallet, with the reason, in the ledger."""
+    who.require(Role.FINANCE, Role.ADMIN)
+    wallet = session.get(Wallet, wallet_id)
+    if wallet is None:
+        raise WalletNotFound(f"No wallet {wallet_id}.")
+    intent = intents.create_intent(
+        session,
+        who,
+        amount=amount,
+        currency=wallet.currency,
+        purpose="wallet_topup",
+        purpose_ref=wallet.id,
+        provider="manual",
+        confirm=True,
+        description=reason,
+        metadata={"reason": reason, "recorded_by": who.id},
+    )
+    intent.payer_id = wallet.owner_id
+    session.flush()
+    return intent

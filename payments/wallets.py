@@ -1,0 +1,53 @@
+"""Stored-value wallets: one per person and currency, its money held in a checked ledger account."""
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from hanoipay.auth.service import Principal
+from hanoipay.ids import new_id
+from payments import ledger
+from payments.exceptions import UnsupportedCurrency, WalletExists, WalletNotFound
+from payments.models import Wallet
+from payments.money import CURRENCIES
+
+
+def open_wallet(session: Session, who: Principal, *, currency: str = "VND", owner_id: str | None = None) -> Wallet:
+    """Open a wallet for the caller (or, for staff, for `owner_id`)."""
+    owner = owner_id if owner_id and who.is_staff else who.id
+    if who.kind != "user":
+        raise WalletNotFound("Wallets belong to people, not API keys.")
+    if currency not in CURRENCIES:
+        raise UnsupportedCurrency(f"{currency} is not a supported currency.")
+    if session.scalar(select(Wallet.id).where(Wallet.owner_id == owner, Wallet.currency == currency)):
+        raise WalletExists(f"There is already a {currency} wallet for this person.")
+    wallet_id = new_id("wal")
+    account = ledger.open_account(
+        session,
+        f"wallet:{wallet_id}",
+        name=f"Wallet {wallet_id}",
+        type="liability",
+        currency=currency,
+        balance_mode="checked",
+    )
+    wallet = Wallet(id=wallet_id, owner_id=owner, currency=currency, account_id=account.id)
+    session.add(wallet)
+    session.flush()
+    return wallet
+
+
+def get_wallet(session: Session, who: Principal, wallet_id: str) -> Wallet:
+    """The wallet, if the caller owns it or is finance/admin."""
+    wallet = session.get(Wallet, wallet_id)
+    if wallet is None or not (who.is_staff or wallet.owner_id == who.id):
+        raise WalletNotFound(f"No wallet {wallet_id}.")
+    return wallet
+
+
+def list_wallets(session: Session, who: Principal) -> list[Wallet]:
+    """The caller's own wallets."""
+    return list(session.scalars(select(Wallet).where(Wallet.owner_id == who.id).order_by(Wallet.id)))
+
+
+def wallet_balance(session: Session, wallet: Wallet) -> ledger.Balance:
+    """The wallet's posted, held and available balance."""
+    return ledger.balance(session, wallet.account_id)
