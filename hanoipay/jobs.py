@@ -7,12 +7,12 @@ table and the sweeper relays them once it is back, so a payment never waits on, 
 
 import logging
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import redis
 from rq import Queue, Retry
-from sqlalchemy import BigInteger, Index, String, Text, event, select, text, update
+from sqlalchemy import BigInteger, Index, String, Text, event, func, insert, select, text, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -22,7 +22,7 @@ from hanoipay.settings import get_settings
 log = logging.getLogger(__name__)
 
 RETRY_INTERVALS = [1, 5, 30, 120, 600]
-_redis: redis.Redis | None = None
+_redis: "redis.Redis[bytes] | None" = None
 _OUTBOX_IDS = "hanoipay.outbox_ids"
 
 
@@ -39,14 +39,14 @@ class OutboxMessage(CreatedAt, Base):
     last_error: Mapped[str | None] = mapped_column(Text)
 
 
-def init_redis(url: str) -> redis.Redis:
+def init_redis(url: str) -> "redis.Redis[bytes]":
     """Connect the process to Redis at `url`."""
     global _redis
     _redis = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=1)
     return _redis
 
 
-def get_redis() -> redis.Redis:
+def get_redis() -> "redis.Redis[bytes]":
     """The process's Redis connection."""
     if _redis is None:
         raise RuntimeError("Redis is not initialised; call hanoipay.jobs.init_redis first")
@@ -61,7 +61,7 @@ def get_queue(name: str | None = None) -> Queue:
 def enqueue_after_commit(session: Session, job: str, **kwargs: Any) -> None:
     """Write an outbox row for `job(**kwargs)`; it is enqueued only if and after the transaction commits."""
     row_id = session.execute(
-        OutboxMessage.__table__.insert().values(job=job, kwargs=kwargs).returning(OutboxMessage.id)
+        insert(OutboxMessage).values(job=job, kwargs=kwargs).returning(OutboxMessage.id)
     ).scalar_one()
     session.info.setdefault(_OUTBOX_IDS, []).append(row_id)
 
@@ -83,19 +83,19 @@ def relay(ids: Iterable[int] | None = None, *, older_than_seconds: int = 0, limi
 
     Returns how many were relayed; if Redis cannot be reached, nothing is marked and the rows wait.
     """
-    table = OutboxMessage.__table__
     with SessionLocal() as session:
         query = (
-            select(table.c.id, table.c.job, table.c.kwargs)
-            .where(table.c.relayed_at.is_(None))
-            .order_by(table.c.id)
+            select(OutboxMessage.id, OutboxMessage.job, OutboxMessage.kwargs)
+            .where(OutboxMessage.relayed_at.is_(None))
+            .order_by(OutboxMessage.id)
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
         if ids is not None:
-            query = query.where(table.c.id.in_(list(ids)))
+            query = query.where(OutboxMessage.id.in_(list(ids)))
         else:
-            query = query.where(table.c.created_at < text(f"now() - interval '{int(older_than_seconds)} seconds'"))
+            age = timedelta(seconds=older_than_seconds)
+            query = query.where(OutboxMessage.created_at < func.now() - age)
         rows = session.execute(query).all()
         if not rows:
             return 0
@@ -105,7 +105,10 @@ def relay(ids: Iterable[int] | None = None, *, older_than_seconds: int = 0, limi
                 queue.enqueue_many(
                     [
                         Queue.prepare_data(
-                            row.job, kwargs=row.kwargs, job_id=f"outbox-{row.id}", retry=Retry(max=len(RETRY_INTERVALS), interval=RETRY_INTERVALS)
+                            row.job,
+                            kwargs=row.kwargs,
+                            job_id=f"outbox-{row.id}",
+                            retry=Retry(max=len(RETRY_INTERVALS), interval=RETRY_INTERVALS),
                         )
                         for row in rows
                     ],
@@ -117,7 +120,10 @@ def relay(ids: Iterable[int] | None = None, *, older_than_seconds: int = 0, limi
             log.warning("outbox relay postponed, Redis unavailable: %s", exc)
             return 0
         session.execute(text("SET LOCAL synchronous_commit = off"))
-        session.execute(update(table).where(table.c.id.in_([r.id for r in rows])).values(relayed_at=text("now()")))
+        relayed = [row.id for row in rows]
+        session.execute(
+            update(OutboxMessage).where(OutboxMessage.id.in_(relayed)).values(relayed_at=func.now())
+        )
         session.commit()
         return len(rows)
 

@@ -3,7 +3,7 @@
 from alembic import context
 from sqlalchemy import create_engine, pool
 
-import hanoipay.auth.models  # noqa: F401  (imported for its tables)
+import hanoipay.auth.models
 import hanoipay.jobs  # noqa: F401
 import payments.models  # noqa: F401
 from hanoipay.db import Base

@@ -56,7 +56,13 @@ from payments.schemas import (
 router = APIRouter(prefix="/v1", dependencies=[Depends(require_json)])
 Limit = Annotated[int, Query(ge=1, le=100, description="Page size")]
 Cursor = Annotated[str | None, Query(max_length=40, description="Return items after this id (next_cursor)")]
-MONEY_ERRORS = (IdempotencyKeyReused, InsufficientFunds, IntentNotFound, UnsupportedCurrency, CurrencyMismatch)
+MONEY_ERRORS = (
+    IdempotencyKeyReused,
+    InsufficientFunds,
+    IntentNotFound,
+    UnsupportedCurrency,
+    CurrencyMismatch,
+)
 
 
 def _intent_out(intent: object) -> PaymentIntentOut:
@@ -66,7 +72,9 @@ def _intent_out(intent: object) -> PaymentIntentOut:
 # Merchants -------------------------------------------------------------------------------------------
 
 
-@router.post("/merchants", status_code=201, tags=["merchants"], responses=errors(RoleNotAllowed, UnsupportedCurrency))
+@router.post(
+    "/merchants", status_code=201, tags=["merchants"], responses=errors(RoleNotAllowed, UnsupportedCurrency)
+)
 def create_merchant(body: MerchantCreate, session: DbSession, who: Caller) -> MerchantOut:
     """Register a merchant (admin)."""
     return MerchantOut.model_validate(merchants.create_merchant(session, who, **body.model_dump()))
@@ -111,13 +119,19 @@ def merchant_entries(
 def _wallet_out(session: DbSession, wallet: object) -> WalletOut:
     out = WalletOut.model_validate(wallet)
     balance = ledger.balance(session, out.account_id)
-    return out.model_copy(update={"posted": balance.posted, "held": balance.held, "available": balance.available})
+    return out.model_copy(
+        update={"posted": balance.posted, "held": balance.held, "available": balance.available}
+    )
 
 
-@router.post("/wallets", status_code=201, tags=["wallets"], responses=errors(WalletExists, UnsupportedCurrency))
+@router.post(
+    "/wallets", status_code=201, tags=["wallets"], responses=errors(WalletExists, UnsupportedCurrency)
+)
 def open_wallet(body: WalletCreate, session: DbSession, who: Caller) -> WalletOut:
     """Open a stored-value wallet for the caller."""
-    return _wallet_out(session, wallets.open_wallet(session, who, currency=body.currency, owner_id=body.owner_id))
+    return _wallet_out(
+        session, wallets.open_wallet(session, who, currency=body.currency, owner_id=body.owner_id)
+    )
 
 
 @router.get("/wallets", tags=["wallets"])
@@ -149,7 +163,9 @@ def manual_topup(
     """Record money received outside the platform into a wallet, with a reason (finance)."""
 
     def work() -> PaymentIntentOut:
-        return _intent_out(topups.record_manual_topup(session, who, wallet_id, amount=body.amount, reason=body.reason))
+        return _intent_out(
+            topups.record_manual_topup(session, who, wallet_id, amount=body.amount, reason=body.reason)
+        )
 
     return run_idempotent(session, who, request, idempotency_key, body, work, status_code=201)
 
@@ -337,7 +353,9 @@ def _balance_out(session: DbSession, account_id: str, as_of: datetime | None) ->
     if as_of is not None:
         posted = ledger.balance_as_of(session, account_id, as_of)
         currency = ledger.account_by_id(session, account_id).currency
-        return BalanceOut(account_id=account_id, currency=currency, posted=posted, held=0, available=posted, as_of=as_of)
+        return BalanceOut(
+            account_id=account_id, currency=currency, posted=posted, held=0, available=posted, as_of=as_of
+        )
     balance = ledger.balance(session, account_id)
     return BalanceOut(
         account_id=account_id,
@@ -348,8 +366,12 @@ def _balance_out(session: DbSession, account_id: str, as_of: datetime | None) ->
     )
 
 
-def _entries_out(session: DbSession, account_id: str | None, limit: int, starting_after: str | None) -> LedgerEntryList:
-    views, has_more = ledger.list_entries(session, account_id=account_id, limit=limit, starting_after=starting_after)
+def _entries_out(
+    session: DbSession, account_id: str | None, limit: int, starting_after: str | None
+) -> LedgerEntryList:
+    views, has_more = ledger.list_entries(
+        session, account_id=account_id, limit=limit, starting_after=starting_after
+    )
     data = [
         LedgerEntryOut(
             id=v.id,
@@ -410,7 +432,9 @@ def list_entries(
 
 
 @router.get("/events", tags=["events"])
-def list_events(session: DbSession, who: Caller, limit: Limit = 25, starting_after: Cursor = None) -> list[EventOut]:
+def list_events(
+    session: DbSession, who: Caller, limit: Limit = 25, starting_after: Cursor = None
+) -> list[EventOut]:
     """Events about the caller's merchant (all, for finance), newest first."""
     if not who.is_staff and who.merchant_id is None:
         raise RoleNotAllowed("Events are for merchants and finance.")

@@ -32,7 +32,7 @@ IdempotencyHeader = Annotated[
     str | None,
     Header(
         alias="Idempotency-Key",
-        description="A unique key for this operation; retries with the same key and body replay the first answer.",
+        description="A unique key for this operation; a retry with the same key and body replays the answer.",
     ),
 ]
 
@@ -64,14 +64,18 @@ def _claim(session: Session, owner: str, key: str, fingerprint: str) -> Idempote
             continue
         if existing.expires_at > datetime.now(UTC):
             return existing
-        session.execute(delete(IdempotencyKey).where(IdempotencyKey.owner == owner, IdempotencyKey.key == key))
+        session.execute(
+            delete(IdempotencyKey).where(IdempotencyKey.owner == owner, IdempotencyKey.key == key)
+        )
     raise InvalidIdempotencyKey("The key could not be claimed; retry the request.")
 
 
 def _replay(row: IdempotencyKey) -> Response:
     status = row.status_code or 200
     media_type = PROBLEM_JSON if status >= 400 else "application/json"
-    return JSONResponse(row.response, status_code=status, media_type=media_type, headers={"Idempotent-Replayed": "true"})
+    return JSONResponse(
+        row.response, status_code=status, media_type=media_type, headers={"Idempotent-Replayed": "true"}
+    )
 
 
 def run_idempotent(

@@ -1,7 +1,7 @@
 """Payment intents and their state machine: create, confirm, capture, cancel, expire.
 
-    requires_payment_method → requires_confirmation → (requires_action | processing)
-        → (requires_capture) → succeeded, or canceled
+requires_payment_method → requires_confirmation → (requires_action | processing)
+    → (requires_capture) → succeeded, or canceled
 """
 
 from dataclasses import dataclass
@@ -34,7 +34,9 @@ from payments.providers.base import get_provider
 from payments.purposes import get_purpose
 
 CONFIRMABLE = frozenset({"requires_payment_method", "requires_confirmation"})
-CANCELABLE = frozenset({"requires_payment_method", "requires_confirmation", "requires_action", "requires_capture"})
+CANCELABLE = frozenset(
+    {"requires_payment_method", "requires_confirmation", "requires_action", "requires_capture"}
+)
 OPEN_FOR_PAYER = CONFIRMABLE
 
 
@@ -62,7 +64,9 @@ def can_view(who: Principal, intent: PaymentIntent) -> bool:
     return intent.payer_id == who.id or (intent.payer_id is None and intent.status in OPEN_FOR_PAYER)
 
 
-def get_intent(session: Session, who: Principal, intent_id: str, *, for_update: bool = False) -> PaymentIntent:
+def get_intent(
+    session: Session, who: Principal, intent_id: str, *, for_update: bool = False
+) -> PaymentIntent:
     """The intent, if the caller may see it; 404 otherwise so that ids do not leak."""
     intent = session.get(PaymentIntent, intent_id, with_for_update=for_update, populate_existing=for_update)
     if intent is None or not can_view(who, intent):
@@ -137,7 +141,12 @@ def create_intent(
 
 
 def confirm_intent(
-    session: Session, who: Principal, intent_id: str, *, provider: str | None = None, wallet_id: str | None = None
+    session: Session,
+    who: Principal,
+    intent_id: str,
+    *,
+    provider: str | None = None,
+    wallet_id: str | None = None,
 ) -> PaymentIntent:
     """Confirm an intent with a payment method; a wallet payment succeeds (or is authorized) at once."""
     intent = get_intent(session, who, intent_id, for_update=True)
@@ -173,13 +182,17 @@ def _confirm(
     session.flush()
 
 
-def capture_intent(session: Session, who: Principal, intent_id: str, *, amount: int | None = None) -> PaymentIntent:
+def capture_intent(
+    session: Session, who: Principal, intent_id: str, *, amount: int | None = None
+) -> PaymentIntent:
     """Capture an authorized intent in whole or in part; the rest of the authorization is released."""
     intent = get_intent(session, who, intent_id, for_update=True)
     if not who.can_act_for_merchant(intent.merchant_id):
         raise IntentNotFound(f"No payment intent {intent.id}.")
     if intent.status != "requires_capture":
-        raise IntentNotCapturable(f"Intent {intent.id} is {intent.status}; only requires_capture can be captured.")
+        raise IntentNotCapturable(
+            f"Intent {intent.id} is {intent.status}; only requires_capture can be captured."
+        )
     amount = intent.amount_capturable if amount is None else amount
     if amount > intent.amount_capturable:
         raise AmountExceedsCapturable(
@@ -192,7 +205,9 @@ def capture_intent(session: Session, who: Principal, intent_id: str, *, amount: 
     return intent
 
 
-def cancel_intent(session: Session, who: Principal, intent_id: str, *, reason: str | None = None) -> PaymentIntent:
+def cancel_intent(
+    session: Session, who: Principal, intent_id: str, *, reason: str | None = None
+) -> PaymentIntent:
     """Cancel an intent that has not succeeded, releasing any authorization."""
     intent = get_intent(session, who, intent_id, for_update=True)
     is_payer = who.kind == "user" and intent.payer_id in (None, who.id)
@@ -228,7 +243,11 @@ def settlement_lines(
         return [(source, amount), (spec.credit_account(session, intent), -amount)]
     assert intent.merchant_id is not None
     payable = payable_account(get_merchant(session, intent.merchant_id))
-    return [(source, amount), (payable, fee - amount), (ledger.fee_revenue_account(session, intent.currency), -fee)]
+    return [
+        (source, amount),
+        (payable, fee - amount),
+        (ledger.fee_revenue_account(session, intent.currency), -fee),
+    ]
 
 
 def mark_succeeded(session: Session, intent: PaymentIntent, amount: int) -> None:
@@ -313,4 +332,6 @@ def intent_data(intent: PaymentIntent) -> dict[str, Any]:
 
 
 def _publish(session: Session, type: str, intent: PaymentIntent) -> None:
-    events.publish(session, type, object_id=intent.id, merchant_id=intent.merchant_id, data=intent_data(intent))
+    events.publish(
+        session, type, object_id=intent.id, merchant_id=intent.merchant_id, data=intent_data(intent)
+    )

@@ -185,12 +185,17 @@ def post_entry(
     checked = sorted((a.id, a.sign * amt) for a, amt in lines if a.balance_mode == "checked")
     for account_id, delta in checked:
         _apply_checked(session, account_id, delta)
-    deferred = [{"account_id": a.id, "amount": a.sign * amt} for a, amt in lines if a.balance_mode != "checked"]
+    deferred = [
+        {"account_id": a.id, "amount": a.sign * amt} for a, amt in lines if a.balance_mode != "checked"
+    ]
     if deferred:
         session.execute(insert(BalanceDelta), deferred)
     session.execute(
         insert(JournalLine).values(posted_at=func.now()),
-        [{"entry_id": entry_id, "account_id": a.id, "currency": a.currency, "amount": amt} for a, amt in lines],
+        [
+            {"entry_id": entry_id, "account_id": a.id, "currency": a.currency, "amount": amt}
+            for a, amt in lines
+        ],
     )
     return entry_id
 
@@ -207,7 +212,9 @@ def _apply_checked(session: Session, account_id: str, delta: int) -> None:
         raise InsufficientFunds("The wallet's available balance does not cover this payment.")
 
 
-def place_hold(session: Session, account: AccountRef, *, intent_id: str, amount: int, expires_at: datetime) -> None:
+def place_hold(
+    session: Session, account: AccountRef, *, intent_id: str, amount: int, expires_at: datetime
+) -> None:
     """Reserve `amount` of a checked account's available balance for an authorized intent."""
     updated = session.execute(
         update(AccountBalance)
@@ -218,7 +225,15 @@ def place_hold(session: Session, account: AccountRef, *, intent_id: str, amount:
     ).scalar()
     if updated is None:
         raise InsufficientFunds("The wallet's available balance does not cover this authorization.")
-    session.add(Hold(id=new_id("hold"), account_id=account.id, intent_id=intent_id, amount=amount, expires_at=expires_at))
+    session.add(
+        Hold(
+            id=new_id("hold"),
+            account_id=account.id,
+            intent_id=intent_id,
+            amount=amount,
+            expires_at=expires_at,
+        )
+    )
     session.flush()
 
 
@@ -310,15 +325,20 @@ class VerifyReport:
     def ok(self) -> bool:
         """True when every entry balances and every cached figure matches the lines."""
         return not (
-            self.unbalanced_entries or self.balance_mismatches or self.hold_mismatches or self.negative_checked
+            self.unbalanced_entries
+            or self.balance_mismatches
+            or self.hold_mismatches
+            or self.negative_checked
         )
 
 
 def verify(session: Session) -> VerifyReport:
     """Recompute every balance from the lines and check that every entry balances per currency."""
     counts = session.execute(
-        text("SELECT (SELECT count(*) FROM journal_entry), (SELECT count(*) FROM journal_line), "
-             "(SELECT count(*) FROM ledger_account)")
+        text(
+            "SELECT (SELECT count(*) FROM journal_entry), (SELECT count(*) FROM journal_line), "
+            "(SELECT count(*) FROM ledger_account)"
+        )
     ).one()
     unbalanced = session.execute(
         text(
@@ -409,7 +429,8 @@ def list_entries(
     ):
         lines[line.entry_id].append((line.account_id, line.amount, line.currency))
     views = [
-        EntryView(e.id, e.kind, e.intent_id, e.refund_id, e.description, e.posted_at, lines[e.id]) for e in page
+        EntryView(e.id, e.kind, e.intent_id, e.refund_id, e.description, e.posted_at, lines[e.id])
+        for e in page
     ]
     return views, len(entries) > limit
 

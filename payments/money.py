@@ -8,7 +8,9 @@ from pydantic import Field, StrictInt
 CURRENCIES: dict[str, int] = {"VND": 0, "USD": 2}
 MAX_AMOUNT = 10**12
 
-Amount = Annotated[StrictInt, Field(gt=0, le=MAX_AMOUNT, description="Minor units; VND has none: 8000 = 8 000 ₫")]
+Amount = Annotated[
+    StrictInt, Field(gt=0, le=MAX_AMOUNT, description="Minor units; VND has none: 8000 = 8 000 ₫")
+]
 
 
 def fee_for(amount: int, fee_bps: int) -> int:

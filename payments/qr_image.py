@@ -1,6 +1,6 @@
 """PNG images of VietQR payloads: the QR code, with who is paid, how much and for what printed under it.
 
-The text is drawn with Pillow's built-in scalable font (Aileron), which has no Vietnamese letters, so it is
+The text is drawn with Pillow's built-in scalable font (Aileron), which has only ASCII letters, so it is
 folded to ASCII first ("Nguyễn Văn Đức" prints as "Nguyen Van Duc"), as Vietnamese banks print holder names.
 """
 
@@ -16,7 +16,7 @@ from payments.vietqr import parse_payload
 _WHITE = 255
 _BLACK = 0
 _QUIET_ZONE = 4
-# Đ/đ are letters of their own, not D/d with a combining mark, so NFKD alone would drop them.
+# Đ/đ are letters of their own, not D/d with a combining mark, so NFKD would not fold them.
 _STROKED_D = str.maketrans({"Đ": "D", "đ": "d"})
 
 
@@ -70,7 +70,7 @@ def render_png(
         draw.text(((width - line_width) / 2, side + index * line_height), line, fill=_BLACK, font=font)
 
     out = io.BytesIO()
-    # Level 1 keeps these flat two-tone images about as small as level 6 does, several times faster.
+    # Level 1 encodes in half the time of the default 6, for files about 1.4 times larger (a few kB).
     canvas.save(out, format="PNG", compress_level=1)
     return out.getvalue()
 

@@ -22,7 +22,9 @@ def create_refund(
     if not who.can_act_for_merchant(intent.merchant_id):
         raise IntentNotFound(f"No payment intent {intent.id}.")
     if intent.status != "succeeded":
-        raise IntentNotRefundable(f"Intent {intent.id} is {intent.status}; only succeeded intents can be refunded.")
+        raise IntentNotRefundable(
+            f"Intent {intent.id} is {intent.status}; only succeeded intents can be refunded."
+        )
     refundable = intent.amount_received - intent.amount_refunded
     if refundable == 0:
         raise IntentNotRefundable(f"Intent {intent.id} has already been refunded in full.")
@@ -32,9 +34,9 @@ def create_refund(
             f"Cannot refund {amount}; {refundable} {intent.currency} of this intent is left to refund.",
             amount_refundable=refundable,
         )
-    fee_refunded = prorated(intent.fee_amount, intent.amount_refunded + amount, intent.amount_received) - prorated(
-        intent.fee_amount, intent.amount_refunded, intent.amount_received
-    )
+    fee_refunded = prorated(
+        intent.fee_amount, intent.amount_refunded + amount, intent.amount_received
+    ) - prorated(intent.fee_amount, intent.amount_refunded, intent.amount_received)
     refund = Refund(
         id=new_id("re"),
         intent_id=intent.id,

@@ -90,9 +90,9 @@ class PaymentIntentCapture(Strict):
 
 
 class PaymentIntentCancel(Strict):
-    cancellation_reason: (
-        Literal["duplicate", "fraudulent", "requested_by_customer", "abandoned"] | None
-    ) = None
+    cancellation_reason: Literal["duplicate", "fraudulent", "requested_by_customer", "abandoned"] | None = (
+        None
+    )
 
 
 class PaymentIntentOut(Out):

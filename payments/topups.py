@@ -14,7 +14,9 @@ def wallet_account(session: Session, intent: PaymentIntent) -> ledger.AccountRef
     wallet = session.get(Wallet, intent.purpose_ref) if intent.purpose_ref else None
     if wallet is None:
         raise WalletNotFound(f"No wallet {intent.purpose_ref}.")
-    return ledger.AccountRef(wallet.account_id, f"wallet:{wallet.id}", "liability", wallet.currency, "checked")
+    return ledger.AccountRef(
+        wallet.account_id, f"wallet:{wallet.id}", "liability", wallet.currency, "checked"
+    )
 
 
 WALLET_TOPUP = Purpose(
@@ -25,7 +27,9 @@ WALLET_TOPUP = Purpose(
 )
 
 
-def record_manual_topup(session: Session, who: Principal, wallet_id: str, *, amount: int, reason: str) -> PaymentIntent:
+def record_manual_topup(
+    session: Session, who: Principal, wallet_id: str, *, amount: int, reason: str
+) -> PaymentIntent:
     """Finance records money received outside the platform into a wallet, with the reason, in the ledger."""
     who.require(Role.FINANCE, Role.ADMIN)
     wallet = session.get(Wallet, wallet_id)

@@ -11,7 +11,9 @@ from payments.models import Wallet
 from payments.money import CURRENCIES
 
 
-def open_wallet(session: Session, who: Principal, *, currency: str = "VND", owner_id: str | None = None) -> Wallet:
+def open_wallet(
+    session: Session, who: Principal, *, currency: str = "VND", owner_id: str | None = None
+) -> Wallet:
     """Open a wallet for the caller (or, for staff, for `owner_id`)."""
     owner = owner_id if owner_id and who.is_staff else who.id
     if who.kind != "user":

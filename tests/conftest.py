@@ -5,6 +5,7 @@ HANOIPAY_TEST_DATABASE_URL and HANOIPAY_TEST_REDIS_URL set, the tests use those 
 The schema is built by running the Alembic migrations; each test starts from empty tables.
 """
 
+import json
 import os
 import secrets
 import socket
@@ -16,20 +17,20 @@ from pathlib import Path
 
 import pytest
 
-os.environ.setdefault("HANOIPAY_JWT_KEYS", '{"test-1": "%s"}' % secrets.token_urlsafe(32))
+os.environ.setdefault("HANOIPAY_JWT_KEYS", json.dumps({"test-1": secrets.token_urlsafe(32)}))
 os.environ.setdefault("HANOIPAY_JWT_ACTIVE_KID", "test-1")
 
-import httpx  # noqa: E402
-import redis  # noqa: E402
-import uvicorn  # noqa: E402
-from sqlalchemy import text  # noqa: E402
+import httpx
+import redis
+import uvicorn
+from sqlalchemy import text
 
-from hanoipay import db, jobs  # noqa: E402
-from hanoipay.app import create_app  # noqa: E402
-from hanoipay.db import sqlalchemy_url  # noqa: E402
-from hanoipay.embedded import EmbeddedPostgres, EmbeddedRedis  # noqa: E402
-from hanoipay.runtime import migrate_to_head  # noqa: E402
-from payments.ledger import clear_account_cache  # noqa: E402
+from hanoipay import db, jobs
+from hanoipay.app import create_app
+from hanoipay.db import sqlalchemy_url
+from hanoipay.embedded import EmbeddedPostgres, EmbeddedRedis
+from hanoipay.runtime import migrate_to_head
+from payments.ledger import clear_account_cache
 
 TABLES = [
     "refund", "hold", "payment_intent", "wallet", "journal_line", "journal_entry", "balance_delta",

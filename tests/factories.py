@@ -5,21 +5,22 @@ from typing import Any
 import httpx
 
 from hanoipay.auth.models import User
-from hanoipay.auth.service import create_user, issue_token
+from hanoipay.auth.service import Principal, create_user, issue_token
 from hanoipay.db import job_session
 from hanoipay.ids import new_id
 from payments.merchants import create_merchant
 from payments.models import Merchant, Wallet
 from payments.topups import record_manual_topup
 from payments.wallets import open_wallet
-from hanoipay.auth.service import Principal
 
 ADMIN = Principal(id="usr_test_admin", kind="user", roles=frozenset({"admin"}))
 FINANCE = Principal(id="usr_test_finance", kind="user", roles=frozenset({"finance"}))
 PASSWORD = "correct horse battery"
 
 
-def make_user(roles: list[str] | None = None, *, merchant_id: str | None = None, email: str | None = None) -> User:
+def make_user(
+    roles: list[str] | None = None, *, merchant_id: str | None = None, email: str | None = None
+) -> User:
     with job_session() as session:
         return create_user(
             session,
@@ -40,7 +41,9 @@ def auth(user: User) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def make_merchant(*, fee_bps: int = 100, name: str = "Chợ Đồng Xuân stall 12", kind: str = "market_vendor") -> Merchant:
+def make_merchant(
+    *, fee_bps: int = 100, name: str = "Chợ Đồng Xuân stall 12", kind: str = "market_vendor"
+) -> Merchant:
     with job_session() as session:
         return create_merchant(
             session,

@@ -41,11 +41,12 @@ _DECLINE_MESSAGES = {
 }
 _CONFIRMABLE = ("requires_payment_method", "requires_confirmation", "requires_action")
 _CANCELABLE = ("requires_payment_method", "requires_capture", "requires_confirmation", "requires_action")
-_ECHOED = ("customer", "description", "receipt_email", "statement_descriptor_suffix")
 _PAYMENT_PARAMS = ("payment_method", "payment_method_types", "automatic_payment_methods", "return_url")
 _CREATE_PARAMS = frozenset(
-    {"amount", "currency", "capture_method", "confirm", "metadata", *_PAYMENT_PARAMS, *_ECHOED}
+    {"amount", "currency", "capture_method", "confirm", "metadata", "description", *_PAYMENT_PARAMS}
 )
+_CAPTURE_METHODS = ("automatic", "automatic_async", "manual")
+_UNSET_FIELDS = ("canceled_at", "cancellation_reason", "last_payment_error", "latest_charge", "next_action")
 _NAME = re.compile(r"([^\[\]]+)((?:\[[^\[\]]*\])*)")
 
 
@@ -123,6 +124,16 @@ def _encode(obj: JSON) -> bytes:
 
 def _new_id(prefix: str) -> str:
     return f"{prefix}_{secrets.token_hex(12)}"
+
+
+def _new_object(object_type: str, prefix: str, **fields: Any) -> JSON:
+    return {
+        "id": _new_id(prefix),
+        "object": object_type,
+        "created": int(time.time()),
+        "livemode": False,
+        **fields,
+    }
 
 
 def _invalid(
@@ -259,7 +270,9 @@ class StripeFake:
             raise RuntimeError("StripeFake is already running")
         self._stopping.clear()
         self._server = _Server(self)
-        self._thread = threading.Thread(target=self._server.serve_forever, name="stripe-fake", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), name="stripe-fake", daemon=True
+        )
         self._thread.start()
 
     def stop(self) -> None:
@@ -347,20 +360,20 @@ class StripeFake:
             self._current_request = {"id": request_id, "idempotency_key": idempotency_key}
             delay = 0.0
             try:
-                self._authenticate(api_key)
+                account = self._authenticate(api_key)
                 fault = self._take_fault(url.path)
                 if fault and fault.status != "timeout":
                     message = "An unknown error occurred while processing your request (fail_next)."
                     raise _StripeFailure(fault.status, {"type": "api_error", "message": message})
                 delay = fault.delay if fault else 0.0
-                response = self._idempotent(method, url.path, params, api_key or "", idempotency_key)
+                response = self._idempotent(method, url.path, params, account, idempotency_key)
             except _StripeFailure as failure:
                 response = _Response(failure.status, _encode({"error": failure.error}))
             finally:
                 self._current_request = {"id": None, "idempotency_key": None}
         return response, delay
 
-    def _authenticate(self, api_key: str | None) -> None:
+    def _authenticate(self, api_key: str | None) -> str:
         if not api_key:
             raise _invalid(
                 "You did not provide an API key (use Bearer auth in the Authorization header).", status=401
@@ -368,6 +381,7 @@ class StripeFake:
         if not api_key.startswith("sk_test_"):
             masked = api_key if len(api_key) <= 12 else api_key[:8] + "*" * (len(api_key) - 12) + api_key[-4:]
             raise _invalid(f"Invalid API Key provided: {masked}", status=401)
+        return api_key
 
     def _take_fault(self, path: str) -> _Fault | None:
         for fault in self._faults:
@@ -403,24 +417,12 @@ class StripeFake:
                     return _Response(200, _encode(handler(params, *match.groups())))
                 except _StripeFailure as failure:
                     return _Response(failure.status, _encode({"error": failure.error}))
-        raise _invalid(
-            f"Unrecognized request URL ({method}: {path}). See https://stripe.com/docs.", status=404
-        )
+        raise _invalid(f"Unrecognized request URL ({method}: {path}).", status=404)
 
     def _emit(self, event_type: str, obj: JSON) -> None:
-        self.events.append(
-            {
-                "id": _new_id("evt"),
-                "object": "event",
-                "api_version": self.api_version,
-                "created": int(time.time()),
-                "data": {"object": copy.deepcopy(obj)},
-                "livemode": False,
-                "pending_webhooks": 1,
-                "request": dict(self._current_request),
-                "type": event_type,
-            }
-        )
+        event = _new_object("event", "evt", type=event_type, api_version=self.api_version, pending_webhooks=1)
+        event.update(data={"object": copy.deepcopy(obj)}, request=dict(self._current_request))
+        self.events.append(event)
 
     @staticmethod
     def _lookup(store: dict[str, JSON], kind: str, object_id: str, param: str = "id") -> JSON:
@@ -434,47 +436,26 @@ class StripeFake:
         _check_params(params, _CREATE_PARAMS)
         amount = _amount(params, "amount", required=True)
         currency = _required(params, "currency").lower()
+        capture_method = _choice(params, "capture_method", _CAPTURE_METHODS, "automatic")
         payment_method = _string(params, "payment_method")
         if payment_method:
             self._outcome(payment_method)
         automatic = params.get("automatic_payment_methods")
-        intent_id = _new_id("pi")
-        intent: JSON = {
-            "id": intent_id,
-            "object": "payment_intent",
-            "amount": amount,
-            "amount_capturable": 0,
-            "amount_received": 0,
-            "automatic_payment_methods": {
-                "enabled": _boolean(automatic, "enabled"),
-                "allow_redirects": automatic.get("allow_redirects", "always"),
-            }
-            if isinstance(automatic, dict)
-            else None,
-            "canceled_at": None,
-            "cancellation_reason": None,
-            "capture_method": _choice(
-                params, "capture_method", ("automatic", "automatic_async", "manual"), "automatic"
-            ),
-            "client_secret": f"{intent_id}_secret_{secrets.token_hex(12)}",
-            "confirmation_method": "automatic",
-            "created": int(time.time()),
-            "currency": currency,
-            "customer": _string(params, "customer"),
-            "description": _string(params, "description"),
-            "last_payment_error": None,
-            "latest_charge": None,
-            "livemode": False,
-            "metadata": {},
-            "next_action": None,
-            "payment_method": payment_method,
-            "payment_method_types": params.get("payment_method_types") or ["card"],
-            "receipt_email": _string(params, "receipt_email"),
-            "statement_descriptor_suffix": _string(params, "statement_descriptor_suffix"),
-            "status": "requires_confirmation" if payment_method else "requires_payment_method",
-        }
+        if isinstance(automatic, dict):
+            redirects = automatic.get("allow_redirects", "always")
+            automatic = {"enabled": _boolean(automatic, "enabled"), "allow_redirects": redirects}
+        intent = _new_object("payment_intent", "pi", amount=amount, currency=currency, metadata={})
+        intent.update(dict.fromkeys(_UNSET_FIELDS), amount_capturable=0, amount_received=0)
+        intent.update(capture_method=capture_method, confirmation_method="automatic")
+        intent.update(automatic_payment_methods=automatic, description=_string(params, "description"))
+        types = params.get("payment_method_types") or ["card"]
+        if not isinstance(types, list):
+            raise _invalid("Invalid array", "payment_method_types")
+        intent.update(payment_method=payment_method, payment_method_types=list(types))
+        intent["status"] = "requires_confirmation" if payment_method else "requires_payment_method"
+        intent["client_secret"] = f"{intent['id']}_secret_{secrets.token_hex(12)}"
         _apply_metadata(intent, params)
-        self.payment_intents[intent_id] = intent
+        self.payment_intents[intent["id"]] = intent
         if _boolean(params, "confirm"):
             self._confirm(intent, payment_method, _string(params, "return_url"))
         return intent
@@ -559,35 +540,16 @@ class StripeFake:
             self._decline(intent, outcome)
 
     def _new_charge(self, intent: JSON, status: str) -> JSON:
-        charge_id = _new_id("ch")
-        charge: JSON = {
-            "id": charge_id,
-            "object": "charge",
-            "amount": intent["amount"],
-            "amount_captured": 0,
-            "amount_refunded": 0,
-            "captured": False,
-            "created": int(time.time()),
-            "currency": intent["currency"],
-            "failure_code": None,
-            "failure_message": None,
-            "livemode": False,
-            "metadata": {},
-            "paid": status == "succeeded",
-            "payment_intent": intent["id"],
-            "payment_method": intent["payment_method"],
-            "refunded": False,
-            "refunds": {
-                "object": "list",
-                "data": [],
-                "has_more": False,
-                "total_count": 0,
-                "url": f"/v1/charges/{charge_id}/refunds",
-            },
-            "status": status,
-        }
-        self.charges[charge_id] = charge
-        intent["latest_charge"] = charge_id
+        charge = _new_object(
+            "charge", "ch", amount=intent["amount"], currency=intent["currency"], status=status
+        )
+        charge.update(payment_intent=intent["id"], payment_method=intent["payment_method"], metadata={})
+        charge.update(amount_captured=0, amount_refunded=0, captured=False, paid=status == "succeeded")
+        charge.update(refunded=False, failure_code=None, failure_message=None)
+        url = f"/v1/charges/{charge['id']}/refunds"
+        charge["refunds"] = {"object": "list", "data": [], "has_more": False, "total_count": 0, "url": url}
+        self.charges[charge["id"]] = charge
+        intent["latest_charge"] = charge["id"]
         return charge
 
     def _authorize(self, intent: JSON) -> None:
@@ -647,19 +609,10 @@ class StripeFake:
                 "amount",
                 "amount_too_large",
             )
-        refund: JSON = {
-            "id": _new_id("re"),
-            "object": "refund",
-            "amount": amount,
-            "balance_transaction": None,
-            "charge": charge["id"],
-            "created": int(time.time()),
-            "currency": charge["currency"],
-            "metadata": {},
-            "payment_intent": intent_id,
-            "reason": _choice(params, "reason", ("duplicate", "fraudulent", "requested_by_customer"), None),
-            "status": "succeeded",
-        }
+        reason = _choice(params, "reason", ("duplicate", "fraudulent", "requested_by_customer"), None)
+        refund = _new_object("refund", "re", amount=amount, currency=charge["currency"], status="succeeded")
+        refund.update(charge=charge["id"], payment_intent=intent_id, reason=reason, metadata={})
+        refund["balance_transaction"] = None
         _apply_metadata(refund, params)
         self.refunds[refund["id"]] = refund
         charge["amount_refunded"] += amount

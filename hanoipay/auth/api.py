@@ -8,7 +8,15 @@ from fastapi.security import OAuth2PasswordRequestForm
 from hanoipay.auth import service
 from hanoipay.auth.deps import Caller
 from hanoipay.auth.models import User
-from hanoipay.auth.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyOut, SignupIn, TokenOut, UserCreate, UserOut
+from hanoipay.auth.schemas import (
+    ApiKeyCreate,
+    ApiKeyCreated,
+    ApiKeyOut,
+    SignupIn,
+    TokenOut,
+    UserCreate,
+    UserOut,
+)
 from hanoipay.auth.service import ApiKeyNotFound, EmailTaken, InvalidCredentials, Role, RoleNotAllowed
 from hanoipay.db import DbSession
 from hanoipay.errors import NotFound
@@ -51,9 +59,7 @@ def me(session: DbSession, who: Caller) -> UserOut:
     return UserOut.model_validate(user)
 
 
-@json_router.post(
-    "/merchants/{merchant_id}/api_keys", status_code=201, responses=errors(RoleNotAllowed)
-)
+@json_router.post("/merchants/{merchant_id}/api_keys", status_code=201, responses=errors(RoleNotAllowed))
 def create_api_key(merchant_id: str, body: ApiKeyCreate, session: DbSession, who: Caller) -> ApiKeyCreated:
     """Create an API key for a merchant's system; the secret is shown only in this response."""
     key, plaintext = service.create_api_key(session, who, merchant_id=merchant_id, name=body.name)

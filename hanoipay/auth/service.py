@@ -190,7 +190,9 @@ def principal_from_token(token: str) -> Principal:
         raise InvalidToken("The token has expired; sign in again.") from None
     except jwt.PyJWTError:
         raise InvalidToken("The token is malformed or its signature does not verify.") from None
-    return Principal(id=claims["sub"], kind="user", roles=frozenset(claims["roles"]), merchant_id=claims.get("mer"))
+    return Principal(
+        id=claims["sub"], kind="user", roles=frozenset(claims["roles"]), merchant_id=claims.get("mer")
+    )
 
 
 def _secret_hash(secret: str) -> str:
@@ -226,14 +228,18 @@ def principal_from_api_key(session: Session, plaintext: str) -> Principal:
         raise InvalidToken("Unknown API key.")
     if key.revoked_at is not None:
         raise ApiKeyRevoked("This API key has been revoked.")
-    return Principal(id=key.id, kind="api_key", roles=frozenset({"merchant_system"}), merchant_id=key.merchant_id)
+    return Principal(
+        id=key.id, kind="api_key", roles=frozenset({"merchant_system"}), merchant_id=key.merchant_id
+    )
 
 
 def list_api_keys(session: Session, who: Principal, merchant_id: str) -> list[ApiKey]:
     """The merchant's API keys, newest first."""
     if not who.can_act_for_merchant(merchant_id):
         raise ApiKeyNotFound("No such merchant.")
-    return list(session.scalars(select(ApiKey).where(ApiKey.merchant_id == merchant_id).order_by(ApiKey.id.desc())))
+    return list(
+        session.scalars(select(ApiKey).where(ApiKey.merchant_id == merchant_id).order_by(ApiKey.id.desc()))
+    )
 
 
 def revoke_api_key(session: Session, who: Principal, key_id: str) -> ApiKey:

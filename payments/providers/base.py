@@ -32,7 +32,9 @@ class Provider(Protocol):
     def void(self, session: Session, intent: PaymentIntent) -> None:
         """Release whatever the intent reserved."""
 
-    def refund(self, session: Session, intent: PaymentIntent, refund: Refund) -> Literal["succeeded", "pending"]:
+    def refund(
+        self, session: Session, intent: PaymentIntent, refund: Refund
+    ) -> Literal["succeeded", "pending"]:
         """Send `refund.amount` back to the payer."""
 
 

@@ -32,6 +32,8 @@ class ManualProvider:
     def void(self, session: Session, intent: PaymentIntent) -> None:
         """Nothing is reserved."""
 
-    def refund(self, session: Session, intent: PaymentIntent, refund: Refund) -> Literal["succeeded", "pending"]:
+    def refund(
+        self, session: Session, intent: PaymentIntent, refund: Refund
+    ) -> Literal["succeeded", "pending"]:
         """Finance pays a manual refund back outside the platform; the ledger records it at once."""
         return "succeeded"

@@ -32,7 +32,9 @@ class WalletProvider:
         """The payer's wallet account."""
         wallet = session.get(Wallet, intent.wallet_id)
         assert wallet is not None
-        return ledger.AccountRef(wallet.account_id, f"wallet:{wallet.id}", "liability", wallet.currency, "checked")
+        return ledger.AccountRef(
+            wallet.account_id, f"wallet:{wallet.id}", "liability", wallet.currency, "checked"
+        )
 
     def authorize(self, session: Session, intent: PaymentIntent) -> AuthorizeResult:
         """Automatic capture posts at once (the core does it); manual capture places a hold."""
@@ -40,7 +42,9 @@ class WalletProvider:
             return "succeeded"
         assert intent.capture_before is not None
         account = self.source_account(session, intent)
-        ledger.place_hold(session, account, intent_id=intent.id, amount=intent.amount, expires_at=intent.capture_before)
+        ledger.place_hold(
+            session, account, intent_id=intent.id, amount=intent.amount, expires_at=intent.capture_before
+        )
         return "requires_capture"
 
     def capture(self, session: Session, intent: PaymentIntent, amount: int) -> None:
@@ -51,6 +55,8 @@ class WalletProvider:
         """Release the hold, if any."""
         ledger.release_hold(session, intent.id)
 
-    def refund(self, session: Session, intent: PaymentIntent, refund: Refund) -> Literal["succeeded", "pending"]:
+    def refund(
+        self, session: Session, intent: PaymentIntent, refund: Refund
+    ) -> Literal["succeeded", "pending"]:
         """A wallet refund is the ledger reversal itself, done at once."""
         return "succeeded"

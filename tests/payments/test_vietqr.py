@@ -71,12 +71,12 @@ HAND_BUILT_BODY = (
 HAND_BUILT = seal(HAND_BUILT_BODY)
 
 # The pieces of a valid dynamic payload (without field 62 and 63), for tests to break one at a time.
-HEAD = "000201010212"
+HEAD = "000201" + "010212"
 NAPAS_VCB = tlv(
     "38",
     tlv("00", "A000000727") + tlv("01", tlv("00", VCB) + tlv("01", "0011001234567")) + tlv("02", "QRIBFTTA"),
 )
-TAIL = "530370454062500005802VN"
+TAIL = "5303704" + "5406250000" + "5802VN"
 
 
 def test_crc16_matches_the_standard_check_value() -> None:
@@ -194,7 +194,10 @@ def test_truncated_or_bad_length_is_refused(text: str) -> None:
         pytest.param(seal(HEAD + NAPAS_VCB.replace("0006970436", "00069704AB") + TAIL), id="bin-not-digits"),
         pytest.param(seal(HEAD + NAPAS_VCB + TAIL + "5802VN"), id="duplicate-field"),
         pytest.param(
-            seal(HEAD + tlv("38", "0010A000000727011000069704360208QRIBFTTA") + TAIL), id="no-account"
+            seal(
+                HEAD + tlv("38", tlv("00", "A000000727") + tlv("01", tlv("00", VCB)) + "0208QRIBFTTA") + TAIL
+            ),
+            id="no-account",
         ),
     ],
 )
