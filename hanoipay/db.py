@@ -2,7 +2,7 @@
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import Depends
@@ -30,7 +30,7 @@ class Base(DeclarativeBase):
 class CreatedAt:
     """A `created_at` timestamp set by the database."""
 
-    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    created_at: Mapped[datetime] = mapped_column(default=lambda: datetime.now(UTC), server_default=func.now())
 
 
 SessionLocal = sessionmaker(expire_on_commit=False, autoflush=False)
@@ -55,7 +55,7 @@ def init_engine(url: str, *, pool_size: int | None = None) -> Engine:
         sqlalchemy_url(url),
         pool_size=pool_size or settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
-        pool_pre_ping=True,
+        pool_recycle=1800,
         connect_args={"application_name": "hanoipay"},
     )
     SessionLocal.configure(bind=_engine)

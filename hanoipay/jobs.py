@@ -6,7 +6,11 @@ table and the sweeper relays them once it is back, so a payment never waits on, 
 """
 
 import logging
-from collections.abc import Iterable
+import queue
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -16,14 +20,14 @@ from sqlalchemy import BigInteger, Index, String, Text, event, func, insert, sel
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from hanoipay.db import Base, CreatedAt, SessionLocal
+from hanoipay.db import Base, CreatedAt, SessionLocal, get_engine
 from hanoipay.settings import get_settings
 
 log = logging.getLogger(__name__)
 
 RETRY_INTERVALS = [1, 5, 30, 120, 600]
 _redis: "redis.Redis[bytes] | None" = None
-_OUTBOX_IDS = "hanoipay.outbox_ids"
+_OUTBOX = "hanoipay.outbox"
 
 
 class OutboxMessage(CreatedAt, Base):
@@ -58,68 +62,127 @@ def get_queue(name: str | None = None) -> Queue:
     return Queue(name or get_settings().queue_name, connection=get_redis())
 
 
+@dataclass(frozen=True)
+class _Pending:
+    id: int
+    job: str
+    kwargs: dict[str, Any]
+
+
 def enqueue_after_commit(session: Session, job: str, **kwargs: Any) -> None:
     """Write an outbox row for `job(**kwargs)`; it is enqueued only if and after the transaction commits."""
     row_id = session.execute(
         insert(OutboxMessage).values(job=job, kwargs=kwargs).returning(OutboxMessage.id)
     ).scalar_one()
-    session.info.setdefault(_OUTBOX_IDS, []).append(row_id)
+    session.info.setdefault(_OUTBOX, []).append(_Pending(row_id, job, kwargs))
 
 
 @event.listens_for(Session, "after_commit")
 def _relay_after_commit(session: Session) -> None:
-    ids = session.info.pop(_OUTBOX_IDS, None)
-    if ids:
-        relay(ids)
+    pending = session.info.pop(_OUTBOX, None)
+    if pending and _enqueue(pending):
+        _marker.mark([p.id for p in pending])
 
 
 @event.listens_for(Session, "after_rollback")
 def _forget_after_rollback(session: Session) -> None:
-    session.info.pop(_OUTBOX_IDS, None)
+    session.info.pop(_OUTBOX, None)
 
 
-def relay(ids: Iterable[int] | None = None, *, older_than_seconds: int = 0, limit: int = 1000) -> int:
-    """Enqueue unrelayed outbox rows (the given ids, or all older than the age) and mark them relayed.
+def _enqueue(pending: Sequence[_Pending]) -> bool:
+    """Put the jobs on the queue in one round trip; False (and nothing lost) if Redis cannot be reached."""
+    retry = Retry(max=len(RETRY_INTERVALS), interval=RETRY_INTERVALS)
+    queue = get_queue()
+    try:
+        with get_redis().pipeline() as pipe:
+            queue.enqueue_many(
+                [
+                    Queue.prepare_data(p.job, kwargs=p.kwargs, job_id=f"outbox-{p.id}", retry=retry)
+                    for p in pending
+                ],
+                pipeline=pipe,
+            )
+            pipe.execute()
+    except (redis.RedisError, OSError) as exc:
+        log.warning("outbox relay postponed, Redis unavailable: %s", exc)
+        return False
+    return True
 
-    Returns how many were relayed; if Redis cannot be reached, nothing is marked and the rows wait.
+
+class _RelayMarker:
+    """Marks relayed outbox rows in batches from a background thread, off the payment's request path.
+
+    A mark lost to a crash only means the sweeper enqueues that job again under the same job id; jobs
+    are idempotent, so that is harmless.
+    """
+
+    def __init__(self) -> None:
+        self._ids: queue.SimpleQueue[int] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._idle = threading.Event()
+        self._idle.set()
+
+    def mark(self, ids: Sequence[int]) -> None:
+        self._idle.clear()
+        for row_id in ids:
+            self._ids.put(row_id)
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="outbox-marker", daemon=True)
+                self._thread.start()
+
+    def flush(self, timeout: float = 5.0) -> None:
+        """Wait until every mark handed over so far is written."""
+        self._idle.wait(timeout)
+
+    def _run(self) -> None:
+        while True:
+            batch = [self._ids.get()]
+            time.sleep(0.05)
+            while len(batch) < 5_000:
+                try:
+                    batch.append(self._ids.get_nowait())
+                except queue.Empty:
+                    break
+            try:
+                with get_engine().begin() as conn:
+                    conn.execute(text("SET LOCAL synchronous_commit = off"))
+                    conn.execute(
+                        update(OutboxMessage).where(OutboxMessage.id.in_(batch)).values(relayed_at=func.now())
+                    )
+            except Exception:
+                log.exception(
+                    "could not mark %d outbox rows relayed; the sweeper will relay them again", len(batch)
+                )
+            if self._ids.empty():
+                self._idle.set()
+
+
+_marker = _RelayMarker()
+
+
+def flush_relay_marks(timeout: float = 5.0) -> None:
+    """Wait for the background marking of relayed outbox rows (tests, orderly shutdown)."""
+    _marker.flush(timeout)
+
+
+def relay(*, older_than_seconds: int = 0, limit: int = 1000) -> int:
+    """Enqueue unrelayed outbox rows older than the age and mark them relayed; returns how many.
+
+    If Redis cannot be reached, nothing is marked and the rows wait for the next sweep.
     """
     with SessionLocal() as session:
-        query = (
+        rows = session.execute(
             select(OutboxMessage.id, OutboxMessage.job, OutboxMessage.kwargs)
             .where(OutboxMessage.relayed_at.is_(None))
+            .where(OutboxMessage.created_at < func.now() - timedelta(seconds=older_than_seconds))
             .order_by(OutboxMessage.id)
             .limit(limit)
             .with_for_update(skip_locked=True)
-        )
-        if ids is not None:
-            query = query.where(OutboxMessage.id.in_(list(ids)))
-        else:
-            age = timedelta(seconds=older_than_seconds)
-            query = query.where(OutboxMessage.created_at < func.now() - age)
-        rows = session.execute(query).all()
-        if not rows:
+        ).all()
+        if not rows or not _enqueue([_Pending(r.id, r.job, r.kwargs) for r in rows]):
             return 0
-        queue = get_queue()
-        try:
-            with get_redis().pipeline() as pipe:
-                queue.enqueue_many(
-                    [
-                        Queue.prepare_data(
-                            row.job,
-                            kwargs=row.kwargs,
-                            job_id=f"outbox-{row.id}",
-                            retry=Retry(max=len(RETRY_INTERVALS), interval=RETRY_INTERVALS),
-                        )
-                        for row in rows
-                    ],
-                    pipeline=pipe,
-                )
-                pipe.execute()
-        except (redis.RedisError, OSError) as exc:
-            session.rollback()
-            log.warning("outbox relay postponed, Redis unavailable: %s", exc)
-            return 0
-        session.execute(text("SET LOCAL synchronous_commit = off"))
         relayed = [row.id for row in rows]
         session.execute(
             update(OutboxMessage).where(OutboxMessage.id.in_(relayed)).values(relayed_at=func.now())

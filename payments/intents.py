@@ -114,6 +114,7 @@ def create_intent(
     payer = who.id if who.kind == "user" and who.merchant_id is None and not who.is_staff else None
     intent = PaymentIntent(
         id=new_id("pi"),
+        merchant=merchant,
         merchant_id=merchant.id if merchant else None,
         payer_id=payer,
         purpose=purpose,
@@ -134,9 +135,9 @@ def create_intent(
         updated_at=_now(),
     )
     session.add(intent)
-    session.flush()
     if confirm:
         _confirm(session, who, intent, provider=provider, wallet_id=wallet_id)
+    session.flush()
     return intent
 
 
@@ -151,6 +152,7 @@ def confirm_intent(
     """Confirm an intent with a payment method; a wallet payment succeeds (or is authorized) at once."""
     intent = get_intent(session, who, intent_id, for_update=True)
     _confirm(session, who, intent, provider=provider, wallet_id=wallet_id)
+    session.flush()
     return intent
 
 
@@ -169,6 +171,7 @@ def _confirm(
     intent.provider = chosen.name
     if intent.capture_method == "manual":
         intent.capture_before = _now() + timedelta(hours=get_settings().capture_window_hours)
+        session.flush()  # the hold the provider places references the intent's row
     outcome = chosen.authorize(session, intent)
     intent.updated_at = _now()
     if outcome == "succeeded":
@@ -179,7 +182,6 @@ def _confirm(
         _publish(session, "payment_intent.amount_capturable_updated", intent)
     else:
         intent.status = outcome
-    session.flush()
 
 
 def capture_intent(
@@ -202,6 +204,7 @@ def capture_intent(
     get_provider(intent.provider).capture(session, intent, amount)
     intent.amount_capturable = 0
     mark_succeeded(session, intent, amount)
+    session.flush()
     return intent
 
 
@@ -241,8 +244,8 @@ def settlement_lines(
     source = get_provider(intent.provider).source_account(session, intent)
     if spec.credit_account is not None:
         return [(source, amount), (spec.credit_account(session, intent), -amount)]
-    assert intent.merchant_id is not None
-    payable = payable_account(get_merchant(session, intent.merchant_id))
+    assert intent.merchant is not None
+    payable = payable_account(intent.merchant)
     return [
         (source, amount),
         (payable, fee - amount),
@@ -255,8 +258,8 @@ def mark_succeeded(session: Session, intent: PaymentIntent, amount: int) -> None
     spec = get_purpose(intent.purpose)
     fee = 0
     if spec.credit_account is None:
-        assert intent.merchant_id is not None
-        fee = fee_for(amount, get_merchant(session, intent.merchant_id).fee_bps)
+        assert intent.merchant is not None
+        fee = fee_for(amount, intent.merchant.fee_bps)
     ledger.post_entry(
         session,
         kind="payment",
@@ -272,7 +275,6 @@ def mark_succeeded(session: Session, intent: PaymentIntent, amount: int) -> None
     if spec.on_succeeded:
         spec.on_succeeded(session, intent)
     _publish(session, "payment_intent.succeeded", intent)
-    session.flush()
 
 
 def void_expired_authorizations(session: Session, *, now: datetime | None = None, limit: int = 500) -> int:

@@ -5,7 +5,7 @@ from typing import Any
 
 from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from hanoipay.db import Base, CreatedAt
 
@@ -170,6 +170,9 @@ class PaymentIntent(CreatedAt, Base):
     metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSONB, default=dict)
     created_by: Mapped[str] = mapped_column(String(40))
     updated_at: Mapped[datetime]
+
+    merchant: Mapped[Merchant | None] = relationship(lazy="select")
+    wallet: Mapped["Wallet | None"] = relationship(lazy="select")
 
 
 class Refund(CreatedAt, Base):

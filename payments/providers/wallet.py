@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 from hanoipay.auth.service import Principal
 from payments import ledger
 from payments.exceptions import CurrencyMismatch, PaymentMethodRequired
-from payments.models import PaymentIntent, Refund, Wallet
+from payments.models import PaymentIntent, Refund
 from payments.providers.base import AuthorizeResult
 from payments.wallets import get_wallet
 
@@ -25,12 +25,12 @@ class WalletProvider:
         wallet = get_wallet(session, who, wallet_id)
         if wallet.currency != intent.currency:
             raise CurrencyMismatch(f"The wallet holds {wallet.currency}; the intent is in {intent.currency}.")
-        intent.wallet_id = wallet.id
+        intent.wallet, intent.wallet_id = wallet, wallet.id
         intent.payer_id = wallet.owner_id
 
     def source_account(self, session: Session, intent: PaymentIntent) -> ledger.AccountRef:
         """The payer's wallet account."""
-        wallet = session.get(Wallet, intent.wallet_id)
+        wallet = intent.wallet
         assert wallet is not None
         return ledger.AccountRef(
             wallet.account_id, f"wallet:{wallet.id}", "liability", wallet.currency, "checked"

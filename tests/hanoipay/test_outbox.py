@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from hanoipay import jobs
 from hanoipay.db import job_session
 from hanoipay.embedded import EmbeddedRedis
-from hanoipay.jobs import OutboxMessage, enqueue_after_commit, relay
+from hanoipay.jobs import OutboxMessage, enqueue_after_commit, flush_relay_marks, relay
 from payments.models import Event
 from tests.factories import make_merchant, make_user, make_wallet, pay
 
@@ -36,6 +36,7 @@ class TestOutbox:
         listener = redis.Redis.from_url(redis_url).pubsub()
         listener.subscribe(f"hanoipay:events:merchant:{merchant.id}")
         intent = pay(api, user, merchant, wallet, 3_000).json()
+        flush_relay_marks()
         assert unrelayed() == 0
         connection = redis.Redis.from_url(redis_url)
         assert Queue("default", connection=connection).count >= 1
