@@ -12,7 +12,6 @@ import os
 import secrets
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -23,14 +22,14 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import BenchServers, start  # noqa: E402
-from hanoipay.auth.service import Principal, create_user, issue_token  # noqa: E402
-from hanoipay.db import job_session  # noqa: E402
-from hanoipay.ids import new_id  # noqa: E402
-from payments import intents, ledger  # noqa: E402
-from payments.merchants import create_merchant  # noqa: E402
-from payments.topups import record_manual_topup  # noqa: E402
-from payments.wallets import open_wallet  # noqa: E402
+from bench.common import BenchServers, start
+from hanoipay.auth.service import Principal, create_user, issue_token
+from hanoipay.db import job_session
+from hanoipay.ids import new_id
+from payments import intents, ledger
+from payments.merchants import create_merchant
+from payments.topups import record_manual_topup
+from payments.wallets import open_wallet
 
 ADMIN = Principal(id="usr_bench_admin", kind="user", roles=frozenset({"admin", "finance"}))
 PRICE = 8_000
@@ -41,9 +40,16 @@ def make_merchants(n: int) -> list[tuple[str, str]]:
     with job_session() as session:
         for i in range(n):
             m = create_merchant(
-                session, ADMIN, name=f"Bench merchant {i}", kind="market_vendor", fee_bps=100, currency="VND",
-                payout_bank_bin="970436", payout_account=f"{i:010d}", payout_account_name="BENCH",
-            )  # fmt: skip
+                session,
+                ADMIN,
+                name=f"Bench merchant {i}",
+                kind="market_vendor",
+                fee_bps=100,
+                currency="VND",
+                payout_bank_bin="970436",
+                payout_account=f"{i:010d}",
+                payout_account_name="BENCH",
+            )
             out.append((m.id, m.account_id))
     return out
 
@@ -53,9 +59,12 @@ def make_payers(n: int, funds: int) -> list[tuple[Principal, str, str]]:
     with job_session() as session:
         for i in range(n):
             user = create_user(
-                session, email=f"payer{i}-{new_id('x').lower()}@bench.vn", password="bench-password",
-                full_name="Bench", roles=["customer"],
-            )  # fmt: skip
+                session,
+                email=f"payer{i}-{new_id('x').lower()}@bench.vn",
+                password="bench-password",
+                full_name="Bench",
+                roles=["customer"],
+            )
             who = Principal(id=user.id, kind="user", roles=frozenset(user.roles))
             wallet = open_wallet(session, who)
             record_manual_topup(session, ADMIN, wallet.id, amount=funds, reason="bench")
@@ -72,7 +81,9 @@ def run_threads(threads: int, total: int, work: Callable[[int, int], None]) -> f
     return per_thread * threads / (time.perf_counter() - started)
 
 
-def service_rate(payers: list[tuple[Principal, str, str]], merchants: list[tuple[str, str]], total: int) -> float:
+def service_rate(
+    payers: list[tuple[Principal, str, str]], merchants: list[tuple[str, str]], total: int
+) -> float:
     """Create + confirm + ledger posting through `payments.intents`, one transaction each."""
 
     def pay(t: int, i: int) -> None:
@@ -80,17 +91,28 @@ def service_rate(payers: list[tuple[Principal, str, str]], merchants: list[tuple
         merchant_id = merchants[(t * 7 + i) % len(merchants)][0]
         with job_session() as session:
             intents.create_intent(
-                session, who, amount=PRICE, currency="VND", purpose="merchant_payment", merchant_id=merchant_id,
-                provider="wallet", wallet_id=wallet_id, confirm=True,
-            )  # fmt: skip
+                session,
+                who,
+                amount=PRICE,
+                currency="VND",
+                purpose="merchant_payment",
+                merchant_id=merchant_id,
+                provider="wallet",
+                wallet_id=wallet_id,
+                confirm=True,
+            )
 
     return run_threads(len(payers), total, pay)
 
 
 def raw_rate(
-    dsn: str, payers: list[tuple[Principal, str, str]], merchants: list[tuple[str, str]], total: int, fee_acct: str
+    dsn: str,
+    payers: list[tuple[Principal, str, str]],
+    merchants: list[tuple[str, str]],
+    total: int,
+    fee_acct: str,
 ) -> float:
-    """The same row writes in hand-written SQL over psycopg: the floor the service layer is measured against."""
+    """The same row writes in hand-written SQL over psycopg: the baseline the service layer is held to."""
     conns = [psycopg.connect(dsn) for _ in payers]
 
     def pay(t: int, i: int) -> None:
@@ -133,8 +155,8 @@ def raw_rate(
                 (PRICE, fee, pi),
             )
             c.execute(
-                "INSERT INTO event (id, type, merchant_id, object_id, data) VALUES (%s,'payment_intent.succeeded',"
-                "%s,%s,%s)",
+                "INSERT INTO event (id, type, merchant_id, object_id, data)"
+                " VALUES (%s,'payment_intent.succeeded',%s,%s,%s)",
                 (ev, merchant_id, pi, json.dumps({"id": pi})),
             )
             c.execute(
@@ -148,7 +170,9 @@ def raw_rate(
     return rate
 
 
-def http_rate(servers: BenchServers, payers: int, seconds: float, clients: int) -> tuple[float, float, float, int]:
+def http_rate(
+    servers: BenchServers, payers: int, seconds: float, clients: int
+) -> tuple[float, float, float, int]:
     """Confirmed wallet payments per second through uvicorn and the real endpoints, with p50/p99 latency."""
     merchant_id = make_merchants(1)[0][0]
     people = make_payers(payers, funds=10**11)
@@ -161,8 +185,19 @@ def http_rate(servers: BenchServers, payers: int, seconds: float, clients: int) 
         "HANOIPAY_DB_POOL_SIZE": "20",
     }
     port = 18_731
-    server = subprocess.Popen(  # noqa: S603
-        [sys.executable, "-m", "hanoipay.cli", "api", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"],
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "hanoipay.cli",
+            "api",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "2",
+        ],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -182,12 +217,21 @@ def http_rate(servers: BenchServers, payers: int, seconds: float, clients: int) 
 
     async def client(n: int, deadline: float, http: httpx.AsyncClient) -> int:
         token, wallet_id = tokens[n % len(tokens)]
-        body = {"amount": PRICE, "currency": "VND", "merchant_id": merchant_id, "purpose": "merchant_payment",
-                "provider": "wallet", "wallet_id": wallet_id, "confirm": True}  # fmt: skip
+        body = {
+            "amount": PRICE,
+            "currency": "VND",
+            "merchant_id": merchant_id,
+            "purpose": "merchant_payment",
+            "provider": "wallet",
+            "wallet_id": wallet_id,
+            "confirm": True,
+        }
         done = 0
         while time.perf_counter() < deadline:
             t0 = time.perf_counter()
-            r = await http.post("/v1/payment_intents", json=body, headers={"Authorization": f"Bearer {token}"})
+            r = await http.post(
+                "/v1/payment_intents", json=body, headers={"Authorization": f"Bearer {token}"}
+            )
             latencies.append(time.perf_counter() - t0)
             if r.status_code != 201 or r.json()["status"] != "succeeded":
                 raise RuntimeError(r.text)
@@ -203,7 +247,9 @@ def http_rate(servers: BenchServers, payers: int, seconds: float, clients: int) 
                         break
                 except httpx.TransportError:
                     await asyncio.sleep(0.1)
-            await asyncio.gather(*(client(n, time.perf_counter() + 2, http) for n in range(clients)))  # warm-up
+            await asyncio.gather(
+                *(client(n, time.perf_counter() + 2, http) for n in range(clients))
+            )  # warm-up
             latencies.clear()
             t0 = time.perf_counter()
             counts = await asyncio.gather(*(client(n, t0 + seconds, http) for n in range(clients)))
@@ -232,7 +278,9 @@ def make_merchant_account(merchant_id: str) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--payments", type=int, default=4_000)
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--http-seconds", type=float, default=15)
@@ -261,11 +309,18 @@ def main() -> None:
             assert ledger.verify(session).ok, "ledger verification failed after the benchmark"
         if not args.skip_http:
             rate, p50, p99, applied = http_rate(servers, args.clients, args.http_seconds, args.clients)
-            print(f"\nHTTP: POST /v1/payment_intents confirm=true, {args.clients} concurrent clients, 2 uvicorn workers")
-            print(f"  {rate:.0f} confirmed payments/s applied to balances; p50 {p50:.1f} ms, p99 {p99:.1f} ms")
-            print(f"  merchant balance after the run: {applied:,} VND ({applied // (PRICE - PRICE // 100):,} payments)")
+            print(f"\nHTTP: POST /v1/payment_intents confirm=true, {args.clients} clients, 2 uvicorn workers")
+            print(
+                f"  {rate:.0f} confirmed payments/s applied to balances; p50 {p50:.1f} ms, p99 {p99:.1f} ms"
+            )
+            print(
+                f"  merchant balance after the run: {applied:,} VND"
+                f" ({applied // (PRICE - PRICE // 100):,} payments)"
+            )
             print(f"  baseline, service layer in-process (spread): {rows[0][1]:.0f}/s")
-        print(f"\nmachine: {os.cpu_count()} cores; database: {'embedded' if servers.postgres else 'configured'}")
+        print(
+            f"\nmachine: {os.cpu_count()} cores; database: {'embedded' if servers.postgres else 'configured'}"
+        )
     finally:
         servers.stop()
 

@@ -47,7 +47,7 @@ def serve(
 ) -> None:
     """Run everything in one place: embedded servers if none are configured, the API, a worker and cron."""
     _logging()
-    runtime = start_runtime(migrate=True)
+    runtime = start_runtime(migrate=True, api=True)
     env = {**os.environ, **runtime.child_environment()}
     children = [
         subprocess.Popen([sys.executable, "-m", "hanoipay.cli", role], env=env)  # noqa: S603

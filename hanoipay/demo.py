@@ -79,18 +79,41 @@ def _set_up(city: City) -> None:
     with job_session() as session:
         create_user(session, email="admin@hanoipay.vn", password=PASSWORD, full_name="Admin", roles=["admin"])
     city.admin = city.login("admin@hanoipay.vn")
-    city.post("/v1/users", {"email": "finance@hanoipay.vn", "password": PASSWORD, "full_name": "Trần Thu Hà",
-                            "roles": ["finance"]}, city.admin).raise_for_status()  # fmt: skip
+    city.post(
+        "/v1/users",
+        {
+            "email": "finance@hanoipay.vn",
+            "password": PASSWORD,
+            "full_name": "Trần Thu Hà",
+            "roles": ["finance"],
+        },
+        city.admin,
+    ).raise_for_status()
     city.finance = city.login("finance@hanoipay.vn")
     for i, (name, kind, fee) in enumerate(MERCHANTS):
-        body = {"name": name, "kind": kind, "fee_bps": fee, "payout_bank_bin": "970436",
-                "payout_account": f"00110022{i:05d}", "payout_account_name": name[:40]}  # fmt: skip
+        body = {
+            "name": name,
+            "kind": kind,
+            "fee_bps": fee,
+            "payout_bank_bin": "970436",
+            "payout_account": f"00110022{i:05d}",
+            "payout_account_name": name[:40],
+        }
         merchant = city.post("/v1/merchants", body, city.admin).json()
         city.merchants.append(merchant)
         email = f"staff{i}@merchant.vn"
         role = "operator" if kind in ("parking_operator", "transit_operator") else "vendor"
-        city.post("/v1/users", {"email": email, "password": PASSWORD, "full_name": f"Staff {i}", "roles": [role],
-                                "merchant_id": merchant["id"]}, city.admin).raise_for_status()  # fmt: skip
+        city.post(
+            "/v1/users",
+            {
+                "email": email,
+                "password": PASSWORD,
+                "full_name": f"Staff {i}",
+                "roles": [role],
+                "merchant_id": merchant["id"],
+            },
+            city.admin,
+        ).raise_for_status()
         city.vendors[merchant["id"]] = city.login(email)
 
 
@@ -103,8 +126,12 @@ def _onboard(city: City, n: int, rng: random.Random) -> None:
         who = city.login(email)
         wallet = city.post("/v1/wallets", {"currency": "VND"}, who).json()
         amount = rng.choice([200_000, 300_000, 500_000, 1_000_000])
-        city.post(f"/v1/wallets/{wallet['id']}/manual_topups", {"amount": amount, "reason": "cash at a counter"},
-                  city.finance, key=f"topup-{i}").raise_for_status()  # fmt: skip
+        city.post(
+            f"/v1/wallets/{wallet['id']}/manual_topups",
+            {"amount": amount, "reason": "cash at a counter"},
+            city.finance,
+            key=f"topup-{i}",
+        ).raise_for_status()
         return who, wallet["id"]
 
     with ThreadPoolExecutor(8) as pool:
@@ -118,8 +145,15 @@ def _day(city: City, n: int, rng: random.Random) -> float:
         (who, wallet_id), merchant = item
         low, high = PRICES[merchant["kind"]]
         amount = rng.randrange(low, high, 1_000)
-        body = {"amount": amount, "currency": "VND", "merchant_id": merchant["id"], "purpose": "merchant_payment",
-                "provider": "wallet", "wallet_id": wallet_id, "confirm": True}  # fmt: skip
+        body = {
+            "amount": amount,
+            "currency": "VND",
+            "merchant_id": merchant["id"],
+            "purpose": "merchant_payment",
+            "provider": "wallet",
+            "wallet_id": wallet_id,
+            "confirm": True,
+        }
         r = city.post("/v1/payment_intents", body, who)
         return "paid" if r.status_code == 201 else r.json()["code"]
 
@@ -135,9 +169,17 @@ def _special_cases(city: City) -> None:
     operator = city.vendors[parking["id"]]
     topup = {"amount": 300_000, "reason": "driver tops up at a kiosk"}
     city.post(f"/v1/wallets/{wallet_id}/manual_topups", topup, city.finance, key="kiosk-1").raise_for_status()
-    hold = {"amount": 60_000, "currency": "VND", "merchant_id": parking["id"], "purpose": "merchant_payment",
-            "provider": "wallet", "wallet_id": wallet_id, "confirm": True, "capture_method": "manual",
-            "description": "parking pre-authorisation, plate 30A-123.45"}  # fmt: skip
+    hold = {
+        "amount": 60_000,
+        "currency": "VND",
+        "merchant_id": parking["id"],
+        "purpose": "merchant_payment",
+        "provider": "wallet",
+        "wallet_id": wallet_id,
+        "confirm": True,
+        "capture_method": "manual",
+        "description": "parking pre-authorisation, plate 30A-123.45",
+    }
     authorized = city.post("/v1/payment_intents", hold, driver, key="parking-hold-1").json()
     captured = city.post(
         f"/v1/payment_intents/{authorized['id']}/capture", {"amount_to_capture": 35_000}, operator
@@ -148,11 +190,22 @@ def _special_cases(city: City) -> None:
     voided = city.post("/v1/payment_intents", hold, driver).json()
     city.post(f"/v1/payment_intents/{voided['id']}/cancel", {"cancellation_reason": "abandoned"}, operator)
     city.outcomes["authorisation voided"] += 1
-    fee = {"amount": 150_000, "currency": "VND", "merchant_id": school["id"], "purpose": "merchant_payment",
-           "provider": "wallet", "wallet_id": wallet_id, "confirm": True, "description": "field trip fee"}  # fmt: skip
+    fee = {
+        "amount": 150_000,
+        "currency": "VND",
+        "merchant_id": school["id"],
+        "purpose": "merchant_payment",
+        "provider": "wallet",
+        "wallet_id": wallet_id,
+        "confirm": True,
+        "description": "field trip fee",
+    }
     paid = city.post("/v1/payment_intents", fee, driver).json()
-    refund = city.post("/v1/refunds", {"payment_intent": paid["id"], "amount": 50_000, "reason": "trip cheaper"},
-                       city.vendors[school["id"]])  # fmt: skip
+    refund = city.post(
+        "/v1/refunds",
+        {"payment_intent": paid["id"], "amount": 50_000, "reason": "trip cheaper"},
+        city.vendors[school["id"]],
+    )
     city.outcomes["partial refund"] += refund.status_code == 201
 
 
@@ -192,9 +245,12 @@ def _summary(city: City, seconds: float, payments: int, jobs: int) -> bool:
                 label, account.type, f"{balance.posted:,}", f"{balance.held:,}", f"{balance.available:,}"
             )
     balances.add_row(
-        f"{len(wallets)} wallets", "liability", f"{sum(b.posted for b in wallets):,}",
-        f"{sum(b.held for b in wallets):,}", f"{sum(b.available for b in wallets):,}",
-    )  # fmt: skip
+        f"{len(wallets)} wallets",
+        "liability",
+        f"{sum(b.posted for b in wallets):,}",
+        f"{sum(b.held for b in wallets):,}",
+        f"{sum(b.available for b in wallets):,}",
+    )
     statuses = Table("purpose", "status", "intents", "received (VND)", title="Payments by status")
     for purpose, status, count, received in by_status:
         statuses.add_row(purpose, status, str(count), f"{int(received or 0):,}")
@@ -220,7 +276,7 @@ def run_demo(*, fresh: bool = True, people: int = 120, payments: int = 1_500, se
         shutil.rmtree(settings.data_dir)
     rng = random.Random(seed)
     console.rule("HanoiPay: a day of the city")
-    runtime = start_runtime(migrate=True)
+    runtime = start_runtime(migrate=True, api=True)
     server, url = _serve(runtime)
     try:
         with httpx.Client(base_url=url, timeout=30) as api:

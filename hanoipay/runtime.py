@@ -37,8 +37,12 @@ class Runtime:
         return {"HANOIPAY_DATABASE_URL": self.database_url, "HANOIPAY_REDIS_URL": self.redis_url}
 
 
-def start_runtime(settings: Settings | None = None, *, migrate: bool = False) -> Runtime:
-    """Use the configured servers, starting embedded ones for whatever is not configured."""
+def start_runtime(settings: Settings | None = None, *, migrate: bool = False, api: bool = False) -> Runtime:
+    """Use the configured servers, starting embedded ones for whatever is not configured.
+
+    A process that serves the API (`api`) also needs JWT signing keys: configured ones, or, when running
+    embedded, keys kept in the data directory so that tokens survive a restart.
+    """
     settings = settings or get_settings()
     data_dir = settings.data_dir.resolve()
     runtime = Runtime(database_url=settings.database_url or "", redis_url=settings.redis_url or "")
@@ -48,7 +52,7 @@ def start_runtime(settings: Settings | None = None, *, migrate: bool = False) ->
     if not settings.redis_url:
         runtime.embedded_redis = EmbeddedRedis(data_dir / "redis")
         runtime.redis_url = runtime.embedded_redis.start()
-    if not settings.jwt_keys:
+    if api and not settings.jwt_keys:
         settings.jwt_keys = _local_jwt_keys(data_dir, required=settings.embedded)
     init_engine(runtime.database_url)
     init_redis(runtime.redis_url)

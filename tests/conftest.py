@@ -33,9 +33,22 @@ from hanoipay.runtime import migrate_to_head
 from payments.ledger import clear_account_cache
 
 TABLES = [
-    "refund", "hold", "payment_intent", "wallet", "journal_line", "journal_entry", "balance_delta",
-    "account_balance", "api_key", "app_user", "merchant", "ledger_account", "event", "idempotency_key", "outbox",
-]  # fmt: skip
+    "refund",
+    "hold",
+    "payment_intent",
+    "wallet",
+    "journal_line",
+    "journal_entry",
+    "balance_delta",
+    "account_balance",
+    "api_key",
+    "app_user",
+    "merchant",
+    "ledger_account",
+    "event",
+    "idempotency_key",
+    "outbox",
+]
 
 
 def _reset_schema(url: str) -> None:

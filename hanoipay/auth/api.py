@@ -17,9 +17,16 @@ from hanoipay.auth.schemas import (
     UserCreate,
     UserOut,
 )
-from hanoipay.auth.service import ApiKeyNotFound, EmailTaken, InvalidCredentials, Role, RoleNotAllowed
+from hanoipay.auth.service import (
+    ApiKeyNotFound,
+    EmailTaken,
+    InvalidCredentials,
+    Role,
+    RoleNotAllowed,
+    UnknownMerchant,
+)
 from hanoipay.db import DbSession
-from hanoipay.errors import NotFound
+from hanoipay.errors import InvalidRequest, NotFound
 from hanoipay.http import errors, require_json
 
 router = APIRouter(prefix="/v1", tags=["auth"])
@@ -43,7 +50,9 @@ def signup(body: SignupIn, session: DbSession) -> UserOut:
     return UserOut.model_validate(user)
 
 
-@json_router.post("/users", status_code=201, responses=errors(EmailTaken, RoleNotAllowed))
+@json_router.post(
+    "/users", status_code=201, responses=errors(EmailTaken, RoleNotAllowed, UnknownMerchant, InvalidRequest)
+)
 def create_user(body: UserCreate, session: DbSession, who: Caller) -> UserOut:
     """Create a user with any roles (admin)."""
     who.require(Role.ADMIN)
@@ -59,7 +68,9 @@ def me(session: DbSession, who: Caller) -> UserOut:
     return UserOut.model_validate(user)
 
 
-@json_router.post("/merchants/{merchant_id}/api_keys", status_code=201, responses=errors(RoleNotAllowed))
+@json_router.post(
+    "/merchants/{merchant_id}/api_keys", status_code=201, responses=errors(RoleNotAllowed, UnknownMerchant)
+)
 def create_api_key(merchant_id: str, body: ApiKeyCreate, session: DbSession, who: Caller) -> ApiKeyCreated:
     """Create an API key for a merchant's system; the secret is shown only in this response."""
     key, plaintext = service.create_api_key(session, who, merchant_id=merchant_id, name=body.name)

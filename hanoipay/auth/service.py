@@ -11,7 +11,8 @@ from typing import Any
 import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import func, select
+from sqlalchemy import column, func, select, table
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from hanoipay.auth.models import ApiKey, User
@@ -63,6 +64,12 @@ class ApiKeyNotFound(NotFound):
     code = "api_key_not_found"
 
 
+class UnknownMerchant(NotFound):
+    """The same condition and code as the payment core's MerchantNotFound, which auth cannot import."""
+
+    code = "merchant_not_found"
+
+
 class RoleNotAllowed(Forbidden):
     code = "role_not_allowed"
     title = "Not allowed for your role"
@@ -105,6 +112,15 @@ def _normalize_email(email: str) -> str:
     return email.strip().lower()
 
 
+# The merchant table is owned by the payment core; auth only checks that an id names a row in it.
+_merchant = table("merchant", column("id"))
+
+
+def _require_merchant(session: Session, merchant_id: str) -> None:
+    if session.scalar(select(_merchant.c.id).where(_merchant.c.id == merchant_id)) is None:
+        raise UnknownMerchant(f"No merchant {merchant_id}.")
+
+
 def create_user(
     session: Session,
     *,
@@ -122,6 +138,11 @@ def create_user(
         raise InvalidRequest(f"Unknown roles: {', '.join(sorted(unknown))}.")
     if MERCHANT_ROLES.intersection(roles) and merchant_id is None:
         raise InvalidRequest("Vendor and operator staff need a merchant_id.")
+    if merchant_id is not None and not MERCHANT_ROLES.intersection(roles):
+        # A user tied to a merchant acts for it (balance, refunds, keys), so only its staff may be.
+        raise InvalidRequest("Only vendor and operator staff belong to a merchant; drop merchant_id.")
+    if merchant_id is not None:
+        _require_merchant(session, merchant_id)
     email = _normalize_email(email)
     if session.scalar(select(User.id).where(User.email == email)):
         raise EmailTaken(f"{email} is already registered.")
@@ -133,8 +154,13 @@ def create_user(
         roles=sorted(set(roles)),
         merchant_id=merchant_id,
     )
-    session.add(user)
-    session.flush()
+    try:
+        with session.begin_nested():  # a concurrent sign-up with the same email loses here, not with a 500
+            session.add(user)
+    except IntegrityError as error:
+        if getattr(error.orig.diag, "constraint_name", None) == "uq_app_user_email":
+            raise EmailTaken(f"{email} is already registered.") from None
+        raise
     return user
 
 
@@ -184,15 +210,24 @@ def principal_from_token(token: str) -> Principal:
         if kid not in keys:
             raise InvalidToken("The token was signed with an unknown key.")
         claims = jwt.decode(
-            token, keys[kid], algorithms=["HS256"], issuer="hanoipay", options={"require": ["exp", "sub"]}
+            token,
+            keys[kid],
+            algorithms=["HS256"],
+            issuer="hanoipay",
+            options={"require": ["exp", "sub", "iss"]},
         )
     except jwt.ExpiredSignatureError:
         raise InvalidToken("The token has expired; sign in again.") from None
     except jwt.PyJWTError:
         raise InvalidToken("The token is malformed or its signature does not verify.") from None
-    return Principal(
-        id=claims["sub"], kind="user", roles=frozenset(claims["roles"]), merchant_id=claims.get("mer")
-    )
+    roles, merchant_id = claims.get("roles"), claims.get("mer")
+    if (
+        not isinstance(roles, list)
+        or not all(isinstance(role, str) for role in roles)
+        or not (merchant_id is None or isinstance(merchant_id, str))
+    ):
+        raise InvalidToken("The token's claims are malformed.")
+    return Principal(id=claims["sub"], kind="user", roles=frozenset(roles), merchant_id=merchant_id)
 
 
 def _secret_hash(secret: str) -> str:
@@ -202,8 +237,10 @@ def _secret_hash(secret: str) -> str:
 
 def create_api_key(session: Session, who: Principal, *, merchant_id: str, name: str) -> tuple[ApiKey, str]:
     """A new API key for the merchant, and its plaintext, which is never stored or shown again."""
-    if not who.can_act_for_merchant(merchant_id) or who.kind != "user":
+    own_staff = who.merchant_id is not None and who.merchant_id == merchant_id
+    if who.kind != "user" or not (own_staff or who.has(Role.ADMIN)):
         raise RoleNotAllowed("Only the merchant's own staff or an admin can create its API keys.")
+    _require_merchant(session, merchant_id)
     key_id = new_id("key")
     secret = secrets.token_urlsafe(32)
     plaintext = f"{API_KEY_PREFIX}{key_id}.{secret}"
