@@ -32,6 +32,7 @@ PERIODIC_JOBS = [
     ("hanoipay.jobs.sweep_outbox", 5),
     ("payments.jobs.roll_up_balances", 5),
     ("payments.jobs.void_expired_authorizations", 60),
+    ("payments.jobs.redeliver_overdue_events", 60),
     ("payments.jobs.purge_idempotency_keys", 3600),
 ]
 

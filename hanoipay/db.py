@@ -74,20 +74,9 @@ def get_engine() -> Engine:
     return _engine
 
 
-def get_session() -> Iterator[Session]:
-    """A session for one request: committed once when the endpoint returns, rolled back on any error."""
-    with SessionLocal() as session:
-        try:
-            yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
-
-
 @contextmanager
 def job_session() -> Iterator[Session]:
-    """A session for one job or CLI command, committed once at the end."""
+    """A session for one job or CLI command, committed once at the end, rolled back on any error."""
     with SessionLocal() as session:
         try:
             yield session
@@ -95,6 +84,12 @@ def job_session() -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+def get_session() -> Iterator[Session]:
+    """A session for one request, committed before the response is sent (see `DbSession`)."""
+    with job_session() as session:
+        yield session
 
 
 DbSession = Annotated[Session, Depends(get_session, scope="function")]

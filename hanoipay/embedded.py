@@ -89,9 +89,13 @@ class EmbeddedRedis:
             "--unixsocketperm", "700",
             "--dir", str(self.data_dir),
             "--logfile", str(self.data_dir / "redis.log"),
-            "--save", "60 1" if self.persist else "",
-            "--appendonly", "no",
         ]  # fmt: skip
+        # A persistent server keeps its queue across restarts: an append-only file plus snapshots.
+        args += (
+            ["--appendonly", "yes", "--save", "60", "1"]
+            if self.persist
+            else ["--appendonly", "no", "--save", ""]
+        )
         self._process = subprocess.Popen(args, stdin=subprocess.DEVNULL)  # noqa: S603
         deadline = time.monotonic() + 10
         while not self._alive():

@@ -9,7 +9,9 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 PROBLEM_JSON = "application/problem+json"
 log = logging.getLogger(__name__)
@@ -138,7 +140,23 @@ def install_error_handlers(app: FastAPI) -> None:
         code = _HTTP_CODES.get(exc.status_code, "http_error")
         title = HTTPStatus(exc.status_code).phrase
         detail = exc.detail if isinstance(exc.detail, str) else title
-        return problem(exc.status_code, code, title, detail)
+        response = problem(exc.status_code, code, title, detail)
+        response.headers.update(exc.headers or {})
+        if exc.status_code == 405:
+            # RFC 9110: a 405 lists every method of the resource; Starlette names only the first route's.
+            response.headers["Allow"] = ", ".join(_allowed_methods(request))
+        return response
+
+    @app.exception_handler(DataError)
+    async def _unstorable(request: Request, exc: DataError) -> JSONResponse:
+        refusal = _unstorable_input(exc)
+        if refusal is None:
+            log.error("database data error on %s %s", request.method, request.url.path, exc_info=exc)
+            return problem(
+                500, "internal_error", "Internal error", "An unexpected error occurred; it was logged."
+            )
+        log.warning("refused unstorable input on %s %s: %s", request.method, request.url.path, exc.orig)
+        return problem(422, *refusal)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -146,6 +164,45 @@ def install_error_handlers(app: FastAPI) -> None:
         return problem(
             500, "internal_error", "Internal error", "An unexpected error occurred; it was logged."
         )
+
+
+# SQLSTATEs that only a value sent by the caller can cause: text PostgreSQL cannot store, or a value
+# longer than its column. Other data exceptions (division by zero, overflow) stay 500s: they are bugs.
+_INPUT_DATA_ERRORS = {
+    "22001": ("value_too_long", "Value too long", "A value in the request is longer than allowed."),
+    "22021": ("invalid_characters", "Invalid characters", "A value in the request has invalid characters."),
+    "22P05": ("invalid_characters", "Invalid characters", "A value in the request has invalid characters."),
+}
+
+
+def _unstorable_input(exc: DataError) -> tuple[str, str, str] | None:
+    """(code, title, detail) when the database refused a value from the request, not a bug of ours."""
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    if sqlstate is None and "NUL" in str(exc.orig):
+        # psycopg refuses NUL before sending; PostgreSQL text cannot hold it.
+        return (
+            "invalid_characters",
+            "Invalid characters",
+            "A value in the request contains a NUL (\\u0000) character.",
+        )
+    return _INPUT_DATA_ERRORS.get(sqlstate or "")
+
+
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """The methods some route answers on the request's path (asked of the router, which nests routers)."""
+    routes = request.app.router.routes
+    probe = {
+        key: request.scope[key] for key in ("type", "path", "headers", "query_string") if key in request.scope
+    }
+    probe["root_path"] = request.scope.get("root_path", "")
+    return [
+        method
+        for method in _METHODS
+        if any(route.matches({**probe, "method": method})[0] == Match.FULL for route in routes)
+    ]
 
 
 def _auth_header(exc: HanoiPayError) -> Mapping[str, str] | None:

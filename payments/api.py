@@ -24,9 +24,11 @@ from payments.exceptions import (
     IntentNotRefundable,
     MerchantNotFound,
     PaymentMethodRequired,
+    UnknownBank,
     UnknownProvider,
     UnknownPurpose,
     UnsupportedCurrency,
+    UserNotFound,
     WalletExists,
     WalletNotFound,
 )
@@ -34,6 +36,7 @@ from payments.idempotency import IdempotencyHeader, run_idempotent
 from payments.models import Event
 from payments.schemas import (
     BalanceOut,
+    EventList,
     EventOut,
     LedgerEntryList,
     LedgerEntryOut,
@@ -73,11 +76,29 @@ def _intent_out(intent: object) -> PaymentIntentOut:
 
 
 @router.post(
-    "/merchants", status_code=201, tags=["merchants"], responses=errors(RoleNotAllowed, UnsupportedCurrency)
+    "/merchants",
+    status_code=201,
+    tags=["merchants"],
+    response_model=MerchantOut,
+    responses=errors(RoleNotAllowed, UnsupportedCurrency, UnknownBank, IdempotencyKeyReused),
 )
-def create_merchant(body: MerchantCreate, session: DbSession, who: Caller) -> MerchantOut:
-    """Register a merchant (admin)."""
-    return MerchantOut.model_validate(merchants.create_merchant(session, who, **body.model_dump()))
+def create_merchant(
+    body: MerchantCreate,
+    request: Request,
+    session: DbSession,
+    who: Caller,
+    idempotency_key: IdempotencyHeader = None,
+) -> Response:
+    """Register a merchant (admin); with an Idempotency-Key a retry never registers it twice."""
+    return run_idempotent(
+        session,
+        who,
+        request,
+        idempotency_key,
+        body,
+        lambda: MerchantOut.model_validate(merchants.create_merchant(session, who, **body.model_dump())),
+        status_code=201,
+    )
 
 
 @router.get("/merchants", tags=["merchants"])
@@ -125,7 +146,10 @@ def _wallet_out(session: DbSession, wallet: object) -> WalletOut:
 
 
 @router.post(
-    "/wallets", status_code=201, tags=["wallets"], responses=errors(WalletExists, UnsupportedCurrency)
+    "/wallets",
+    status_code=201,
+    tags=["wallets"],
+    responses=errors(WalletExists, UnsupportedCurrency, UserNotFound),
 )
 def open_wallet(body: WalletCreate, session: DbSession, who: Caller) -> WalletOut:
     """Open a stored-value wallet for the caller."""
@@ -431,16 +455,22 @@ def list_entries(
 # Events ----------------------------------------------------------------------------------------------
 
 
-@router.get("/events", tags=["events"])
+@router.get("/events", tags=["events"], responses=errors(RoleNotAllowed))
 def list_events(
     session: DbSession, who: Caller, limit: Limit = 25, starting_after: Cursor = None
-) -> list[EventOut]:
+) -> EventList:
     """Events about the caller's merchant (all, for finance), newest first."""
     if not who.is_staff and who.merchant_id is None:
         raise RoleNotAllowed("Events are for merchants and finance.")
-    query = select(Event).order_by(Event.id.desc()).limit(limit)
+    query = select(Event).order_by(Event.id.desc()).limit(limit + 1)
     if not who.is_staff:
         query = query.where(Event.merchant_id == who.merchant_id)
     if starting_after:
         query = query.where(Event.id < starting_after)
-    return [EventOut.model_validate(e) for e in session.scalars(query)]
+    rows = list(session.scalars(query))
+    page, has_more = rows[:limit], len(rows) > limit
+    return EventList(
+        data=[EventOut.model_validate(e) for e in page],
+        has_more=has_more,
+        next_cursor=page[-1].id if has_more else None,
+    )

@@ -15,6 +15,14 @@ class RefundNotFound(NotFound):
     code = "refund_not_found"
 
 
+class UserNotFound(NotFound):
+    code = "user_not_found"
+
+
+class UnknownBank(InvalidRequest):
+    code = "unknown_bank"
+
+
 class WalletNotFound(NotFound):
     code = "wallet_not_found"
 

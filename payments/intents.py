@@ -24,6 +24,7 @@ from payments.exceptions import (
     IntentNotConfirmable,
     IntentNotFound,
     MerchantNotFound,
+    PaymentMethodRequired,
     UnknownProvider,
     UnsupportedCurrency,
 )
@@ -32,6 +33,7 @@ from payments.models import Merchant, PaymentIntent
 from payments.money import CURRENCIES, fee_for
 from payments.providers.base import get_provider
 from payments.purposes import get_purpose
+from payments.wallets import wallet_to_pay_from
 
 CONFIRMABLE = frozenset({"requires_payment_method", "requires_confirmation"})
 CANCELABLE = frozenset(
@@ -134,6 +136,10 @@ def create_intent(
         created_by=who.id,
         updated_at=_now(),
     )
+    if spec.validate is not None:
+        spec.validate(session, who, intent)
+    if wallet_id is not None:
+        intent.wallet = wallet_to_pay_from(session, who, wallet_id)
     session.add(intent)
     if confirm:
         _confirm(session, who, intent, provider=provider, wallet_id=wallet_id)
@@ -161,6 +167,8 @@ def _confirm(
 ) -> None:
     if intent.status not in CONFIRMABLE:
         raise IntentNotConfirmable(f"Intent {intent.id} is {intent.status}; it can no longer be confirmed.")
+    if provider is None and intent.provider is None:
+        raise PaymentMethodRequired("Name how to pay: provider (and wallet_id for a wallet).")
     chosen = get_provider(provider or intent.provider)
     spec = get_purpose(intent.purpose)
     if spec.providers is not None and chosen.name not in spec.providers:
@@ -213,7 +221,7 @@ def cancel_intent(
 ) -> PaymentIntent:
     """Cancel an intent that has not succeeded, releasing any authorization."""
     intent = get_intent(session, who, intent_id, for_update=True)
-    is_payer = who.kind == "user" and intent.payer_id in (None, who.id)
+    is_payer = who.kind == "user" and intent.payer_id == who.id
     if not (who.can_act_for_merchant(intent.merchant_id) or (is_payer and intent.status in OPEN_FOR_PAYER)):
         raise IntentNotFound(f"No payment intent {intent.id}.")
     _cancel(session, intent, reason or "requested_by_customer")

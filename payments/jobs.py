@@ -2,11 +2,12 @@
 
 import json
 import logging
+from datetime import timedelta
 
-from sqlalchemy import func, update
+from sqlalchemy import func, select, update
 
 from hanoipay.db import job_session
-from hanoipay.jobs import get_redis
+from hanoipay.jobs import get_queue, get_redis
 from payments import idempotency, intents, ledger
 from payments.models import Event
 
@@ -26,6 +27,24 @@ def deliver_event(event_id: str) -> bool:
         get_redis().publish(channel, message)
         session.execute(update(Event).where(Event.id == event_id).values(delivered_at=func.now()))
         return True
+
+
+def redeliver_overdue_events(older_than_seconds: int = 300, limit: int = 1_000) -> int:
+    """Queue again events still undelivered after a while (a Redis that lost its data, a dead worker)."""
+    cutoff = func.now() - timedelta(seconds=older_than_seconds)
+    with job_session() as session:
+        overdue = session.scalars(
+            select(Event.id)
+            .where(Event.delivered_at.is_(None), Event.created_at < cutoff)
+            .order_by(Event.id)
+            .limit(limit)
+        ).all()
+    queue = get_queue()
+    for event_id in overdue:
+        queue.enqueue(deliver_event, event_id=event_id, job_id=f"redeliver-{event_id}")
+    if overdue:
+        log.warning("re-queued %d overdue events", len(overdue))
+    return len(overdue)
 
 
 def void_expired_authorizations() -> int:

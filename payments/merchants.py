@@ -6,7 +6,8 @@ from sqlalchemy.orm import Session
 from hanoipay.auth.service import Principal, Role
 from hanoipay.ids import new_id
 from payments import ledger
-from payments.exceptions import MerchantNotFound, UnsupportedCurrency
+from payments.banks import bank_by_bin
+from payments.exceptions import MerchantNotFound, UnknownBank, UnsupportedCurrency
 from payments.models import Merchant
 from payments.money import CURRENCIES
 
@@ -29,6 +30,8 @@ def create_merchant(
     who.require(Role.ADMIN)
     if currency not in CURRENCIES:
         raise UnsupportedCurrency(f"{currency} is not a supported currency.")
+    if bank_by_bin(payout_bank_bin) is None:
+        raise UnknownBank(f"{payout_bank_bin} is not the BIN of a bank in the VietQR list.")
     merchant_id = new_id("mer")
     account = ledger.open_account(
         session,

@@ -10,11 +10,13 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
+from hanoipay.auth.service import Principal
 from payments.exceptions import UnknownPurpose
 from payments.ledger import AccountRef
 from payments.models import PaymentIntent, Refund
 
 IntentHook = Callable[[Session, PaymentIntent], None]
+ValidateHook = Callable[[Session, Principal, PaymentIntent], None]
 RefundHook = Callable[[Session, PaymentIntent, Refund], None]
 
 
@@ -26,6 +28,7 @@ class Purpose:
     requires_merchant: bool = True
     providers: frozenset[str] | None = None
     credit_account: Callable[[Session, PaymentIntent], AccountRef] | None = None
+    validate: ValidateHook | None = None
     on_succeeded: IntentHook | None = None
     on_canceled: IntentHook | None = None
     on_refunded: RefundHook | None = None

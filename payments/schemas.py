@@ -47,7 +47,7 @@ class MerchantOut(Out):
 
 class WalletCreate(Strict):
     currency: str = Field(default="VND", pattern=r"^[A-Z]{3}$")
-    owner_id: str | None = Field(default=None, description="Staff only: open the wallet for this user")
+    owner_id: str | None = Field(default=None, max_length=40, description="Staff only: open it for this user")
 
 
 class WalletOut(Out):
@@ -70,11 +70,11 @@ class PaymentIntentCreate(Strict):
     amount: Amount
     currency: str = Field(pattern=r"^[A-Z]{3}$")
     purpose: str = Field(min_length=1, max_length=32)
-    merchant_id: str | None = None
+    merchant_id: str | None = Field(default=None, max_length=40)
     purpose_ref: str | None = Field(default=None, max_length=200)
     capture_method: Literal["automatic", "manual"] = "automatic"
     provider: str | None = Field(default=None, max_length=16)
-    wallet_id: str | None = None
+    wallet_id: str | None = Field(default=None, max_length=40)
     confirm: StrictBool = False
     description: str | None = Field(default=None, max_length=500)
     metadata: dict[str, str] = Field(default_factory=dict, max_length=50)
@@ -82,7 +82,7 @@ class PaymentIntentCreate(Strict):
 
 class PaymentIntentConfirm(Strict):
     provider: str | None = Field(default=None, max_length=16)
-    wallet_id: str | None = None
+    wallet_id: str | None = Field(default=None, max_length=40)
 
 
 class PaymentIntentCapture(Strict):
@@ -174,6 +174,13 @@ class LedgerEntryOut(BaseModel):
 class LedgerEntryList(BaseModel):
     object: Literal["list"] = "list"
     data: list[LedgerEntryOut]
+    has_more: bool
+    next_cursor: str | None
+
+
+class EventList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list["EventOut"]
     has_more: bool
     next_cursor: str | None
 

@@ -4,7 +4,7 @@ from sqlalchemy.orm import Session
 
 from hanoipay.auth.service import Principal, Role
 from payments import intents, ledger
-from payments.exceptions import WalletNotFound
+from payments.exceptions import CurrencyMismatch, WalletNotFound
 from payments.models import PaymentIntent, Wallet
 from payments.purposes import Purpose
 
@@ -19,11 +19,22 @@ def wallet_account(session: Session, intent: PaymentIntent) -> ledger.AccountRef
     )
 
 
+def validate_topup(session: Session, who: Principal, intent: PaymentIntent) -> None:
+    """A top-up names, in purpose_ref, a wallet in its currency that the caller owns (or staff may fill)."""
+    wallet = session.get(Wallet, intent.purpose_ref) if intent.purpose_ref else None
+    if wallet is None or not (who.is_staff or wallet.owner_id == who.id):
+        raise WalletNotFound(f"No wallet {intent.purpose_ref}; a top-up names its wallet in purpose_ref.")
+    if wallet.currency != intent.currency:
+        raise CurrencyMismatch(f"The wallet holds {wallet.currency}; the top-up is in {intent.currency}.")
+    intent.payer_id = wallet.owner_id
+
+
 WALLET_TOPUP = Purpose(
     name="wallet_topup",
     requires_merchant=False,
     providers=frozenset({"manual", "vietqr", "stripe"}),
     credit_account=wallet_account,
+    validate=validate_topup,
 )
 
 
@@ -47,6 +58,4 @@ def record_manual_topup(
         description=reason,
         metadata={"reason": reason, "recorded_by": who.id},
     )
-    intent.payer_id = wallet.owner_id
-    session.flush()
     return intent

@@ -3,10 +3,11 @@
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from hanoipay.auth.models import User
 from hanoipay.auth.service import Principal
 from hanoipay.ids import new_id
 from payments import ledger
-from payments.exceptions import UnsupportedCurrency, WalletExists, WalletNotFound
+from payments.exceptions import UnsupportedCurrency, UserNotFound, WalletExists, WalletNotFound
 from payments.models import Wallet
 from payments.money import CURRENCIES
 
@@ -20,6 +21,8 @@ def open_wallet(
         raise WalletNotFound("Wallets belong to people, not API keys.")
     if currency not in CURRENCIES:
         raise UnsupportedCurrency(f"{currency} is not a supported currency.")
+    if session.get(User, owner) is None:
+        raise UserNotFound(f"No user {owner}.")
     if session.scalar(select(Wallet.id).where(Wallet.owner_id == owner, Wallet.currency == currency)):
         raise WalletExists(f"There is already a {currency} wallet for this person.")
     wallet_id = new_id("wal")
@@ -42,6 +45,14 @@ def get_wallet(session: Session, who: Principal, wallet_id: str) -> Wallet:
     wallet = session.get(Wallet, wallet_id)
     if wallet is None or not (who.is_staff or wallet.owner_id == who.id):
         raise WalletNotFound(f"No wallet {wallet_id}.")
+    return wallet
+
+
+def wallet_to_pay_from(session: Session, who: Principal, wallet_id: str) -> Wallet:
+    """The caller's own wallet: only its owner may spend from it, not even finance staff."""
+    wallet = session.get(Wallet, wallet_id)
+    if wallet is None or wallet.owner_id != who.id:
+        raise WalletNotFound(f"No wallet {wallet_id} of yours to pay from.")
     return wallet
 
 

@@ -158,7 +158,8 @@ def create_user(
         with session.begin_nested():  # a concurrent sign-up with the same email loses here, not with a 500
             session.add(user)
     except IntegrityError as error:
-        if getattr(error.orig.diag, "constraint_name", None) == "uq_app_user_email":
+        diag = getattr(error.orig, "diag", None)
+        if getattr(diag, "constraint_name", None) == "uq_app_user_email":
             raise EmailTaken(f"{email} is already registered.") from None
         raise
     return user

@@ -4,7 +4,7 @@ from typing import Literal
 
 from sqlalchemy.orm import Session
 
-from hanoipay.auth.service import Principal
+from hanoipay.auth.service import Principal, Role
 from payments import ledger
 from payments.models import PaymentIntent, Refund
 from payments.providers.base import AuthorizeResult
@@ -16,7 +16,8 @@ class ManualProvider:
     name = "manual"
 
     def prepare(self, session: Session, who: Principal, intent: PaymentIntent, wallet_id: str | None) -> None:
-        """Nothing to attach: the money has already arrived."""
+        """Only finance staff may say money arrived outside the platform."""
+        who.require(Role.FINANCE, Role.ADMIN)
 
     def source_account(self, session: Session, intent: PaymentIntent) -> ledger.AccountRef:
         """Manual receipts clear through their own clearing account, reconciled by finance."""

@@ -9,7 +9,7 @@ from payments import ledger
 from payments.exceptions import CurrencyMismatch, PaymentMethodRequired
 from payments.models import PaymentIntent, Refund
 from payments.providers.base import AuthorizeResult
-from payments.wallets import get_wallet
+from payments.wallets import wallet_to_pay_from
 
 
 class WalletProvider:
@@ -22,7 +22,7 @@ class WalletProvider:
         wallet_id = wallet_id or intent.wallet_id
         if wallet_id is None:
             raise PaymentMethodRequired("Name the wallet to pay from: wallet_id.")
-        wallet = get_wallet(session, who, wallet_id)
+        wallet = wallet_to_pay_from(session, who, wallet_id)
         if wallet.currency != intent.currency:
             raise CurrencyMismatch(f"The wallet holds {wallet.currency}; the intent is in {intent.currency}.")
         intent.wallet, intent.wallet_id = wallet, wallet.id
