@@ -25,6 +25,17 @@ class Settings(BaseSettings):
     outbox_sweep_after_seconds: int = 10
     queue_name: str = "default"
 
+    stripe_api_key: str | None = None
+    stripe_webhook_secret: str | None = None
+    stripe_api_base: str | None = None
+
+    bank_webhook_secrets: dict[str, str] = Field(default_factory=dict)
+    bank_webhook_tolerance_seconds: int = 300
+    vietqr_expiry_minutes: int = 30
+    vietqr_bank_bin: str = "970436"
+    vietqr_account: str = "1900100200300"
+    vietqr_account_name: str = "CONG TY HANOIPAY"
+
     db_pool_size: int = 20
     db_max_overflow: int = 10
 

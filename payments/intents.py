@@ -31,7 +31,7 @@ from payments.exceptions import (
 from payments.merchants import get_merchant, payable_account
 from payments.models import Merchant, PaymentIntent
 from payments.money import CURRENCIES, fee_for
-from payments.providers.base import get_provider
+from payments.providers.base import PaymentMethod, get_provider
 from payments.purposes import get_purpose
 from payments.wallets import wallet_to_pay_from
 
@@ -88,6 +88,8 @@ def create_intent(
     capture_method: str = "automatic",
     provider: str | None = None,
     wallet_id: str | None = None,
+    payment_method: str | None = None,
+    return_url: str | None = None,
     confirm: bool = False,
     description: str | None = None,
     metadata: dict[str, Any] | None = None,
@@ -142,7 +144,7 @@ def create_intent(
         intent.wallet = wallet_to_pay_from(session, who, wallet_id)
     session.add(intent)
     if confirm:
-        _confirm(session, who, intent, provider=provider, wallet_id=wallet_id)
+        _confirm(session, who, intent, provider, PaymentMethod(wallet_id, payment_method, return_url))
     session.flush()
     return intent
 
@@ -154,16 +156,18 @@ def confirm_intent(
     *,
     provider: str | None = None,
     wallet_id: str | None = None,
+    payment_method: str | None = None,
+    return_url: str | None = None,
 ) -> PaymentIntent:
     """Confirm an intent with a payment method; a wallet payment succeeds (or is authorized) at once."""
     intent = get_intent(session, who, intent_id, for_update=True)
-    _confirm(session, who, intent, provider=provider, wallet_id=wallet_id)
+    _confirm(session, who, intent, provider, PaymentMethod(wallet_id, payment_method, return_url))
     session.flush()
     return intent
 
 
 def _confirm(
-    session: Session, who: Principal, intent: PaymentIntent, *, provider: str | None, wallet_id: str | None
+    session: Session, who: Principal, intent: PaymentIntent, provider: str | None, method: PaymentMethod
 ) -> None:
     if intent.status not in CONFIRMABLE:
         raise IntentNotConfirmable(f"Intent {intent.id} is {intent.status}; it can no longer be confirmed.")
@@ -175,21 +179,51 @@ def _confirm(
         raise UnknownProvider(f"Purpose {intent.purpose} cannot be paid with {chosen.name}.")
     if intent.payer_id is not None and who.kind == "user" and intent.payer_id != who.id and not who.is_staff:
         raise IntentNotFound(f"No payment intent {intent.id}.")
-    chosen.prepare(session, who, intent, wallet_id)
+    chosen.prepare(session, who, intent, method)
     intent.provider = chosen.name
     if intent.capture_method == "manual":
         intent.capture_before = _now() + timedelta(hours=get_settings().capture_window_hours)
         session.flush()  # the hold the provider places references the intent's row
-    outcome = chosen.authorize(session, intent)
+    apply_provider_status(session, intent, chosen.authorize(session, intent))
+
+
+TERMINAL = frozenset({"succeeded", "canceled"})
+
+
+def apply_provider_status(
+    session: Session,
+    intent: PaymentIntent,
+    status: str,
+    *,
+    amount: int | None = None,
+    error: str | None = None,
+) -> bool:
+    """Apply what the provider says of an intent (at confirm, from a webhook or a settle job), once.
+
+    `status` is one of succeeded, requires_capture, processing, requires_action, failed, canceled.
+    News about an intent that already succeeded or was canceled changes nothing, so duplicated, late and
+    out-of-order notifications are harmless; returns whether anything changed.
+    """
+    if intent.status in TERMINAL or (intent.status == status and status != "failed"):
+        return False
     intent.updated_at = _now()
-    if outcome == "succeeded":
-        mark_succeeded(session, intent, intent.amount)
-    elif outcome == "requires_capture":
+    if status == "succeeded":
+        mark_succeeded(session, intent, intent.amount if amount is None else amount)
+    elif status == "requires_capture":
         intent.status = "requires_capture"
-        intent.amount_capturable = intent.amount
+        intent.amount_capturable = intent.amount if amount is None else amount
+        if intent.capture_before is None:
+            intent.capture_before = _now() + timedelta(hours=get_settings().capture_window_hours)
         _publish(session, "payment_intent.amount_capturable_updated", intent)
+    elif status == "failed":
+        intent.status = "requires_payment_method"
+        intent.last_error = error or "The payment failed."
+        _publish(session, "payment_intent.payment_failed", intent)
+    elif status == "canceled":
+        _cancel(session, intent, "provider", void=False)
     else:
-        intent.status = outcome
+        intent.status = status
+    return True
 
 
 def capture_intent(
@@ -228,10 +262,10 @@ def cancel_intent(
     return intent
 
 
-def _cancel(session: Session, intent: PaymentIntent, reason: str) -> None:
-    if intent.status not in CANCELABLE:
+def _cancel(session: Session, intent: PaymentIntent, reason: str, *, void: bool = True) -> None:
+    if intent.status not in (CANCELABLE if void else CANCELABLE | {"processing"}):
         raise IntentNotCancelable(f"Intent {intent.id} is {intent.status}; it can no longer be canceled.")
-    if intent.provider is not None:
+    if void and intent.provider is not None:
         get_provider(intent.provider).void(session, intent)
     intent.status = "canceled"
     intent.amount_capturable = 0

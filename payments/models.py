@@ -27,6 +27,11 @@ class Merchant(CreatedAt, Base):
     payout_account: Mapped[str] = mapped_column(String(32))
     payout_account_name: Mapped[str] = mapped_column(Text)
     account_id: Mapped[str] = mapped_column(ForeignKey("ledger_account.id"), unique=True)
+    # What to do with the excess of a bank transfer larger than its intent: credit the payer's wallet, or
+    # keep it aside for finance to refund.
+    overpayment_policy: Mapped[str] = mapped_column(
+        String(16), server_default=text("'refund'"), default="refund"
+    )
 
 
 class LedgerAccount(CreatedAt, Base):
@@ -166,6 +171,9 @@ class PaymentIntent(CreatedAt, Base):
     canceled_at: Mapped[datetime | None]
     cancellation_reason: Mapped[str | None] = mapped_column(String(32))
     last_error: Mapped[str | None] = mapped_column(Text)
+    next_action: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    expires_at: Mapped[datetime | None]
+    amount_collected: Mapped[int] = mapped_column(BigInteger, server_default=text("0"), default=0)
     description: Mapped[str | None] = mapped_column(Text)
     metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSONB, default=dict)
     created_by: Mapped[str] = mapped_column(String(40))
@@ -215,3 +223,50 @@ class IdempotencyKey(CreatedAt, Base):
     status_code: Mapped[int | None]
     response: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class ProviderEvent(Base):
+    """A notification from a provider, recorded once: its id is the key that makes retries harmless."""
+
+    __tablename__ = "provider_event"
+
+    provider: Mapped[str] = mapped_column(String(16), primary_key=True)
+    external_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    type: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    received_at: Mapped[datetime] = mapped_column(server_default=text("now()"))
+
+
+class BankTransaction(CreatedAt, Base):
+    """Money a bank said arrived on one of the platform's accounts, and what it was applied to."""
+
+    __tablename__ = "bank_transaction"
+    __table_args__ = (Index("ix_bank_transaction_status", "status"),)
+
+    id: Mapped[str] = mapped_column(Id, primary_key=True)
+    bank_txn_id: Mapped[str] = mapped_column(String(128), unique=True)
+    account: Mapped[str] = mapped_column(String(32))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    description: Mapped[str] = mapped_column(Text)
+    occurred_at: Mapped[datetime]
+    intent_id: Mapped[str | None] = mapped_column(ForeignKey("payment_intent.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16))
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+class Payout(CreatedAt, Base):
+    """A transfer the platform owes someone (a VietQR refund), tracked until the bank confirms it."""
+
+    __tablename__ = "payout"
+
+    id: Mapped[str] = mapped_column(Id, primary_key=True)
+    intent_id: Mapped[str | None] = mapped_column(ForeignKey("payment_intent.id"), index=True)
+    refund_id: Mapped[str | None] = mapped_column(ForeignKey("refund.id"), unique=True)
+    bank_bin: Mapped[str] = mapped_column(String(8))
+    account: Mapped[str] = mapped_column(String(32))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    reason: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))
+    paid_at: Mapped[datetime | None]

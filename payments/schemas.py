@@ -75,6 +75,10 @@ class PaymentIntentCreate(Strict):
     capture_method: Literal["automatic", "manual"] = "automatic"
     provider: str | None = Field(default=None, max_length=16)
     wallet_id: str | None = Field(default=None, max_length=40)
+    payment_method: str | None = Field(
+        default=None, max_length=100, description="A provider's token, e.g. pm_..."
+    )
+    return_url: str | None = Field(default=None, max_length=500)
     confirm: StrictBool = False
     description: str | None = Field(default=None, max_length=500)
     metadata: dict[str, str] = Field(default_factory=dict, max_length=50)
@@ -83,6 +87,8 @@ class PaymentIntentCreate(Strict):
 class PaymentIntentConfirm(Strict):
     provider: str | None = Field(default=None, max_length=16)
     wallet_id: str | None = Field(default=None, max_length=40)
+    payment_method: str | None = Field(default=None, max_length=100)
+    return_url: str | None = Field(default=None, max_length=500)
 
 
 class PaymentIntentCapture(Strict):
@@ -116,6 +122,10 @@ class PaymentIntentOut(Out):
     succeeded_at: datetime | None
     canceled_at: datetime | None
     cancellation_reason: str | None
+    last_error: str | None
+    next_action: dict[str, Any] | None
+    expires_at: datetime | None
+    amount_collected: int
     description: str | None
     metadata: dict[str, Any] = Field(validation_alias="metadata_")
     created_at: datetime

@@ -33,6 +33,9 @@ from hanoipay.runtime import migrate_to_head
 from payments.ledger import clear_account_cache
 
 TABLES = [
+    "payout",
+    "bank_transaction",
+    "provider_event",
     "refund",
     "hold",
     "payment_intent",

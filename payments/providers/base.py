@@ -1,5 +1,6 @@
 """The interface every payment provider implements, and the registry of providers."""
 
+from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from sqlalchemy.orm import Session
@@ -12,12 +13,21 @@ from payments.models import PaymentIntent, Refund
 AuthorizeResult = Literal["succeeded", "requires_capture", "processing", "requires_action"]
 
 
+@dataclass(frozen=True)
+class PaymentMethod:
+    """How the payer pays: a wallet of theirs, or a provider's own token (Stripe's `pm_...`)."""
+
+    wallet_id: str | None = None
+    payment_method: str | None = None
+    return_url: str | None = None
+
+
 class Provider(Protocol):
     """A way money reaches the platform: the payer's wallet, a bank transfer, a card."""
 
     name: str
 
-    def prepare(self, session: Session, who: Principal, intent: PaymentIntent, wallet_id: str | None) -> None:
+    def prepare(self, session: Session, who: Principal, intent: PaymentIntent, method: PaymentMethod) -> None:
         """Attach the payer's payment method to the intent, checking that the caller may use it."""
 
     def source_account(self, session: Session, intent: PaymentIntent) -> AccountRef:

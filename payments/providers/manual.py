@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 from hanoipay.auth.service import Principal, Role
 from payments import ledger
 from payments.models import PaymentIntent, Refund
-from payments.providers.base import AuthorizeResult
+from payments.providers.base import AuthorizeResult, PaymentMethod
 
 
 class ManualProvider:
@@ -15,7 +15,7 @@ class ManualProvider:
 
     name = "manual"
 
-    def prepare(self, session: Session, who: Principal, intent: PaymentIntent, wallet_id: str | None) -> None:
+    def prepare(self, session: Session, who: Principal, intent: PaymentIntent, method: PaymentMethod) -> None:
         """Only finance staff may say money arrived outside the platform."""
         who.require(Role.FINANCE, Role.ADMIN)
 

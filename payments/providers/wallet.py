@@ -8,7 +8,7 @@ from hanoipay.auth.service import Principal
 from payments import ledger
 from payments.exceptions import CurrencyMismatch, PaymentMethodRequired
 from payments.models import PaymentIntent, Refund
-from payments.providers.base import AuthorizeResult
+from payments.providers.base import AuthorizeResult, PaymentMethod
 from payments.wallets import wallet_to_pay_from
 
 
@@ -17,9 +17,9 @@ class WalletProvider:
 
     name = "wallet"
 
-    def prepare(self, session: Session, who: Principal, intent: PaymentIntent, wallet_id: str | None) -> None:
+    def prepare(self, session: Session, who: Principal, intent: PaymentIntent, method: PaymentMethod) -> None:
         """Use the caller's wallet for the intent."""
-        wallet_id = wallet_id or intent.wallet_id
+        wallet_id = method.wallet_id or intent.wallet_id
         if wallet_id is None:
             raise PaymentMethodRequired("Name the wallet to pay from: wallet_id.")
         wallet = wallet_to_pay_from(session, who, wallet_id)
