@@ -26,7 +26,7 @@ from hanoipay.settings import get_settings
 log = logging.getLogger(__name__)
 
 RETRY_INTERVALS = [1, 5, 30, 120, 600]
-_redis: "redis.Redis[bytes] | None" = None
+_redis: redis.Redis | None = None
 _OUTBOX = "hanoipay.outbox"
 
 
@@ -43,14 +43,14 @@ class OutboxMessage(CreatedAt, Base):
     last_error: Mapped[str | None] = mapped_column(Text)
 
 
-def init_redis(url: str) -> "redis.Redis[bytes]":
+def init_redis(url: str) -> redis.Redis:
     """Connect the process to Redis at `url`."""
     global _redis
     _redis = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=1)
     return _redis
 
 
-def get_redis() -> "redis.Redis[bytes]":
+def get_redis() -> redis.Redis:
     """The process's Redis connection."""
     if _redis is None:
         raise RuntimeError("Redis is not initialised; call hanoipay.jobs.init_redis first")
