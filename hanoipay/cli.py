@@ -33,6 +33,7 @@ PERIODIC_JOBS = [
     ("payments.jobs.roll_up_balances", 5),
     ("payments.jobs.void_expired_authorizations", 60),
     ("payments.jobs.redeliver_overdue_events", 60),
+    ("payments.jobs.expire_vietqr_intents", 60),
     ("payments.jobs.purge_idempotency_keys", 3600),
 ]
 

@@ -262,6 +262,11 @@ def cancel_intent(
     return intent
 
 
+def cancel_expired(session: Session, intent: PaymentIntent) -> None:
+    """Cancel an intent whose time ran out (an uncaptured authorization, an unpaid QR)."""
+    _cancel(session, intent, "expired")
+
+
 def _cancel(session: Session, intent: PaymentIntent, reason: str, *, void: bool = True) -> None:
     if intent.status not in (CANCELABLE if void else CANCELABLE | {"processing"}):
         raise IntentNotCancelable(f"Intent {intent.id} is {intent.status}; it can no longer be canceled.")
@@ -329,7 +334,7 @@ def void_expired_authorizations(session: Session, *, now: datetime | None = None
         .with_for_update(skip_locked=True)
     ).all()
     for intent in expired:
-        _cancel(session, intent, "expired")
+        cancel_expired(session, intent)
     return len(expired)
 
 

@@ -8,7 +8,7 @@ from sqlalchemy import func, select, update
 
 from hanoipay.db import job_session
 from hanoipay.jobs import get_queue, get_redis
-from payments import idempotency, intents, ledger
+from payments import bank, idempotency, intents, ledger
 from payments.models import Event
 
 log = logging.getLogger(__name__)
@@ -45,6 +45,12 @@ def redeliver_overdue_events(older_than_seconds: int = 300, limit: int = 1_000) 
     if overdue:
         log.warning("re-queued %d overdue events", len(overdue))
     return len(overdue)
+
+
+def expire_vietqr_intents() -> int:
+    """Cancel VietQR intents whose code expired unpaid."""
+    with job_session() as session:
+        return bank.expire_waiting_intents(session)
 
 
 def void_expired_authorizations() -> int:

@@ -144,6 +144,18 @@ def clearing_account(session: Session, provider: str, currency: str) -> AccountR
     )
 
 
+def receipts_account(session: Session, provider: str, currency: str) -> AccountRef:
+    """Money a provider reported arriving that is not (yet) applied to an intent (a hot suspense account)."""
+    return open_account(
+        session,
+        f"unapplied_receipts:{provider}:{currency}",
+        name=f"Unapplied receipts: {provider} ({currency})",
+        type="liability",
+        currency=currency,
+        balance_mode="deferred",
+    )
+
+
 def post_entry(
     session: Session,
     *,

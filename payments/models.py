@@ -172,6 +172,7 @@ class PaymentIntent(CreatedAt, Base):
     cancellation_reason: Mapped[str | None] = mapped_column(String(32))
     last_error: Mapped[str | None] = mapped_column(Text)
     next_action: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    reference: Mapped[str | None] = mapped_column(String(25), unique=True)
     expires_at: Mapped[datetime | None]
     amount_collected: Mapped[int] = mapped_column(BigInteger, server_default=text("0"), default=0)
     description: Mapped[str | None] = mapped_column(Text)
@@ -250,6 +251,8 @@ class BankTransaction(CreatedAt, Base):
     currency: Mapped[str] = mapped_column(String(3))
     description: Mapped[str] = mapped_column(Text)
     occurred_at: Mapped[datetime]
+    counter_bank_bin: Mapped[str | None] = mapped_column(String(8))
+    counter_account: Mapped[str | None] = mapped_column(String(32))
     intent_id: Mapped[str | None] = mapped_column(ForeignKey("payment_intent.id"), index=True)
     status: Mapped[str] = mapped_column(String(16))
     note: Mapped[str | None] = mapped_column(Text)

@@ -2,6 +2,7 @@
 
 from payments.providers.base import register_provider
 from payments.providers.manual import ManualProvider
+from payments.providers.vietqr import VietQrProvider
 from payments.providers.wallet import WalletProvider
 from payments.purposes import Purpose, register_purpose
 from payments.topups import WALLET_TOPUP
@@ -14,5 +15,6 @@ def register_core() -> None:
     """Register the wallet and manual providers and the core purposes."""
     register_provider(WalletProvider())
     register_provider(ManualProvider())
+    register_provider(VietQrProvider())
     register_purpose(WALLET_TOPUP)
     register_purpose(MERCHANT_PAYMENT)

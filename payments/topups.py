@@ -3,20 +3,18 @@
 from sqlalchemy.orm import Session
 
 from hanoipay.auth.service import Principal, Role
-from payments import intents, ledger
+from payments import intents, ledger, wallets
 from payments.exceptions import CurrencyMismatch, WalletNotFound
 from payments.models import PaymentIntent, Wallet
 from payments.purposes import Purpose
 
 
-def wallet_account(session: Session, intent: PaymentIntent) -> ledger.AccountRef:
+def topup_wallet_account(session: Session, intent: PaymentIntent) -> ledger.AccountRef:
     """The wallet a top-up intent credits, named by its purpose_ref."""
     wallet = session.get(Wallet, intent.purpose_ref) if intent.purpose_ref else None
     if wallet is None:
         raise WalletNotFound(f"No wallet {intent.purpose_ref}.")
-    return ledger.AccountRef(
-        wallet.account_id, f"wallet:{wallet.id}", "liability", wallet.currency, "checked"
-    )
+    return wallets.wallet_account(wallet)
 
 
 def validate_topup(session: Session, who: Principal, intent: PaymentIntent) -> None:
@@ -33,7 +31,7 @@ WALLET_TOPUP = Purpose(
     name="wallet_topup",
     requires_merchant=False,
     providers=frozenset({"manual", "vietqr", "stripe"}),
-    credit_account=wallet_account,
+    credit_account=topup_wallet_account,
     validate=validate_topup,
 )
 

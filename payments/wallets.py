@@ -61,6 +61,13 @@ def list_wallets(session: Session, who: Principal) -> list[Wallet]:
     return list(session.scalars(select(Wallet).where(Wallet.owner_id == who.id).order_by(Wallet.id)))
 
 
+def wallet_account(wallet: Wallet) -> ledger.AccountRef:
+    """The wallet's ledger account: checked, so it never goes below zero."""
+    return ledger.AccountRef(
+        wallet.account_id, f"wallet:{wallet.id}", "liability", wallet.currency, "checked"
+    )
+
+
 def wallet_balance(session: Session, wallet: Wallet) -> ledger.Balance:
     """The wallet's posted, held and available balance."""
     return ledger.balance(session, wallet.account_id)

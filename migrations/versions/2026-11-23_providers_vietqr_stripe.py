@@ -36,6 +36,8 @@ def upgrade() -> None:
         sa.Column("currency", sa.String(length=3), nullable=False),
         sa.Column("description", sa.Text(), nullable=False),
         sa.Column("occurred_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("counter_bank_bin", sa.String(length=8), nullable=True),
+        sa.Column("counter_account", sa.String(length=32), nullable=True),
         sa.Column("intent_id", sa.String(length=40), nullable=True),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("note", sa.Text(), nullable=True),
@@ -79,6 +81,8 @@ def upgrade() -> None:
         "payment_intent", sa.Column("next_action", postgresql.JSONB(astext_type=sa.Text()), nullable=True)
     )
     op.add_column("payment_intent", sa.Column("expires_at", sa.DateTime(timezone=True), nullable=True))
+    op.add_column("payment_intent", sa.Column("reference", sa.String(length=25), nullable=True))
+    op.create_unique_constraint(op.f("uq_payment_intent_reference"), "payment_intent", ["reference"])
     op.add_column(
         "payment_intent",
         sa.Column("amount_collected", sa.BigInteger(), server_default=sa.text("0"), nullable=False),
@@ -87,6 +91,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_column("payment_intent", "amount_collected")
+    op.drop_constraint(op.f("uq_payment_intent_reference"), "payment_intent", type_="unique")
+    op.drop_column("payment_intent", "reference")
     op.drop_column("payment_intent", "expires_at")
     op.drop_column("payment_intent", "next_action")
     op.drop_column("merchant", "overpayment_policy")

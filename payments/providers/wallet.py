@@ -9,7 +9,7 @@ from payments import ledger
 from payments.exceptions import CurrencyMismatch, PaymentMethodRequired
 from payments.models import PaymentIntent, Refund
 from payments.providers.base import AuthorizeResult, PaymentMethod
-from payments.wallets import wallet_to_pay_from
+from payments.wallets import wallet_account, wallet_to_pay_from
 
 
 class WalletProvider:
@@ -30,11 +30,8 @@ class WalletProvider:
 
     def source_account(self, session: Session, intent: PaymentIntent) -> ledger.AccountRef:
         """The payer's wallet account."""
-        wallet = intent.wallet
-        assert wallet is not None
-        return ledger.AccountRef(
-            wallet.account_id, f"wallet:{wallet.id}", "liability", wallet.currency, "checked"
-        )
+        assert intent.wallet is not None
+        return wallet_account(intent.wallet)
 
     def authorize(self, session: Session, intent: PaymentIntent) -> AuthorizeResult:
         """Automatic capture posts at once (the core does it); manual capture places a hold."""

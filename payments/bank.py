@@ -1,0 +1,253 @@
+"""The bank's "balance changed" webhook: verified, recorded once, matched to an intent by its reference.
+
+Signature header (documented in docs/providers.md):
+
+    X-HanoiPay-Signature: t=<unix seconds>,kid=<key id>,v1=<hex HMAC-SHA256(secret, f"{t}.{raw body}")>
+
+Every transfer is applied once whatever the retries: its bank transaction id is a unique key, inserted
+in the request's transaction, so concurrent deliveries wait for the first and then see a duplicate.
+Money that arrives is first posted to the `unapplied_receipts:vietqr` account; applying it to an intent
+moves it out. Unmatched, late and excess money stays there, flagged for reconciliation, never lost.
+"""
+
+import hashlib
+import hmac
+import json
+import re
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, ValidationError
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.orm import Session
+
+from hanoipay.errors import HanoiPayError
+from hanoipay.ids import new_id
+from hanoipay.settings import get_settings
+from payments import events, ledger
+from payments.intents import apply_provider_status, cancel_expired, intent_data
+from payments.models import BankTransaction, Merchant, PaymentIntent, Wallet
+from payments.money import MAX_AMOUNT
+from payments.payouts import queue_payout
+from payments.providers.vietqr import REFERENCE_PREFIX
+from payments.wallets import wallet_account
+
+SIGNATURE_HEADER = "X-HanoiPay-Signature"
+# The reference is HP and 16 Crockford base32 characters; bank apps upper-case descriptions, strip
+# spaces and punctuation and add prefixes and suffixes, so match it anywhere in the normalised text.
+_REFERENCE = re.compile(rf"(?=({REFERENCE_PREFIX}[0-9A-HJKMNP-TV-Z]{{16}}))")
+
+
+class InvalidSignature(HanoiPayError):
+    code = "invalid_signature"
+    title = "Invalid webhook signature"
+
+
+class MalformedWebhook(HanoiPayError):
+    code = "malformed_webhook"
+    title = "Malformed webhook"
+
+
+class BankNotification(BaseModel):
+    """What the bank says arrived."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    transaction_id: str = Field(min_length=1, max_length=128)
+    account: str = Field(min_length=1, max_length=32)
+    amount: StrictInt = Field(gt=0, le=MAX_AMOUNT)
+    currency: str = Field(default="VND", pattern=r"^VND$")
+    description: str = Field(default="", max_length=1000)
+    occurred_at: AwareDatetime
+    counter_bank_bin: str | None = Field(default=None, pattern=r"^\d{6}$")
+    counter_account: str | None = Field(default=None, max_length=32)
+
+
+def sign(body: bytes, *, kid: str, secret: str, timestamp: int | None = None) -> str:
+    """The signature header a bank sends with `body` (used by the demo and the tests to play the bank)."""
+    t = int(time.time()) if timestamp is None else timestamp
+    digest = hmac.new(secret.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"t={t},kid={kid},v1={digest}"
+
+
+def verify_signature(header: str | None, body: bytes, *, now: float | None = None) -> None:
+    """Refuse a missing, forged or stale signature."""
+    settings = get_settings()
+    if not header:
+        raise InvalidSignature(f"The {SIGNATURE_HEADER} header is missing.")
+    parts = dict(part.split("=", 1) for part in header.split(",") if "=" in part)
+    secret = settings.bank_webhook_secrets.get(parts.get("kid", ""))
+    if secret is None or not parts.get("t", "").isdigit() or "v1" not in parts:
+        raise InvalidSignature("The signature names an unknown key or is malformed.")
+    if abs((time.time() if now is None else now) - int(parts["t"])) > settings.bank_webhook_tolerance_seconds:
+        raise InvalidSignature(
+            "The signature timestamp is outside the tolerance; the request may be a replay."
+        )
+    expected = hmac.new(secret.encode(), f"{parts['t']}.".encode() + body, hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(expected, parts["v1"]):
+        raise InvalidSignature("The signature does not match the body.")
+
+
+def parse_notification(body: bytes) -> BankNotification:
+    """The notification in the body, or MalformedWebhook."""
+    try:
+        return BankNotification.model_validate(json.loads(body))
+    except (ValueError, ValidationError) as exc:
+        raise MalformedWebhook(f"The notification is not valid: {str(exc)[:300]}") from None
+
+
+def references_in(description: str) -> list[str]:
+    """Every candidate intent reference in a transfer description, however the bank app mangled it."""
+    normalised = re.sub(r"[^0-9A-Z]", "", description.upper())
+    return [match.group(1) for match in _REFERENCE.finditer(normalised)]
+
+
+def apply_notification(session: Session, note: BankNotification) -> dict[str, Any]:
+    """Record the transfer once, post it, and apply it to the intent its reference names."""
+    txn_id = session.execute(
+        pg_insert(BankTransaction)
+        .values(
+            id=new_id("btx"),
+            bank_txn_id=note.transaction_id,
+            account=note.account,
+            amount=note.amount,
+            currency=note.currency,
+            description=note.description,
+            occurred_at=note.occurred_at,
+            counter_bank_bin=note.counter_bank_bin,
+            counter_account=note.counter_account,
+            status="received",
+        )
+        .on_conflict_do_nothing(index_elements=["bank_txn_id"])
+        .returning(BankTransaction.id)
+    ).scalar()
+    if txn_id is None:
+        return {"received": True, "duplicate": True}
+    txn = session.get(BankTransaction, txn_id)
+    assert txn is not None
+    receipts = ledger.receipts_account(session, "vietqr", note.currency)
+    ledger.post_entry(
+        session,
+        kind="bank_receipt",
+        dedupe_key=f"bank_receipt:{note.transaction_id}",
+        description=f"bank transfer {note.transaction_id}",
+        lines=[
+            (ledger.clearing_account(session, "vietqr", note.currency), note.amount),
+            (receipts, -note.amount),
+        ],
+    )
+    refs = references_in(note.description)
+    intent = (
+        session.scalars(
+            select(PaymentIntent).where(PaymentIntent.reference.in_(refs)).with_for_update().limit(1)
+        ).first()
+        if refs
+        else None
+    )
+    _apply(session, txn, intent)
+    return {"received": True, "duplicate": False, "status": txn.status, "payment_intent": txn.intent_id}
+
+
+def _apply(session: Session, txn: BankTransaction, intent: PaymentIntent | None) -> None:
+    if intent is None or intent.provider != "vietqr":
+        txn.status, txn.note = "unapplied", "no payment intent matches the description"
+        return
+    txn.intent_id = intent.id
+    if intent.status != "requires_action" or (intent.expires_at and txn.occurred_at > intent.expires_at):
+        txn.status, txn.note = (
+            "late",
+            f"arrived when the intent was {intent.status} (expired or already paid)",
+        )
+        events.publish(
+            session,
+            "bank_transfer.late",
+            object_id=txn.id,
+            merchant_id=intent.merchant_id,
+            data={"amount": txn.amount, "payment_intent": intent.id},
+        )
+        return
+    intent.amount_collected += txn.amount
+    if intent.amount_collected < intent.amount:
+        txn.status = "partial"
+        txn.note = f"{intent.amount_collected} of {intent.amount} {intent.currency} received"
+        events.publish(
+            session,
+            "payment_intent.partially_funded",
+            object_id=intent.id,
+            merchant_id=intent.merchant_id,
+            data=intent_data(intent) | {"amount_collected": intent.amount_collected},
+        )
+        return
+    apply_provider_status(session, intent, "succeeded", amount=intent.amount)
+    txn.status = "applied"
+    excess = intent.amount_collected - intent.amount
+    if excess:
+        _settle_excess(session, txn, intent, excess)
+
+
+def _settle_excess(session: Session, txn: BankTransaction, intent: PaymentIntent, excess: int) -> None:
+    """Credit the payer's wallet, or keep the excess for a refund payout, as the merchant chose."""
+    merchant = session.get(Merchant, intent.merchant_id) if intent.merchant_id else None
+    wallet = None
+    if intent.purpose == "wallet_topup":
+        wallet = session.get(Wallet, intent.purpose_ref)
+    elif merchant is not None and merchant.overpayment_policy == "credit_wallet" and intent.payer_id:
+        wallet = session.scalars(
+            select(Wallet).where(Wallet.owner_id == intent.payer_id, Wallet.currency == intent.currency)
+        ).first()
+    if wallet is not None:
+        ledger.post_entry(
+            session,
+            kind="overpayment_credit",
+            dedupe_key=f"overpayment:{txn.id}",
+            description=f"excess of {intent.id} credited to {wallet.id}",
+            lines=[
+                (ledger.receipts_account(session, "vietqr", intent.currency), excess),
+                (wallet_account(wallet), -excess),
+            ],
+            intent_id=intent.id,
+        )
+        txn.note = f"excess {excess} {intent.currency} credited to wallet {wallet.id}"
+        return
+    txn.status = "excess"
+    txn.note = f"excess {excess} {intent.currency} kept for refund"
+    if txn.counter_bank_bin and txn.counter_account:
+        queue_payout(
+            session,
+            intent_id=intent.id,
+            refund_id=None,
+            bank_bin=txn.counter_bank_bin,
+            account=txn.counter_account,
+            amount=excess,
+            currency=intent.currency,
+            reason=f"overpayment of {intent.id} by bank transfer {txn.bank_txn_id}",
+        )
+
+
+def expire_waiting_intents(session: Session, *, limit: int = 500) -> int:
+    """Cancel VietQR intents whose QR expired unpaid; money that came in part stays flagged unapplied."""
+    expired = session.scalars(
+        select(PaymentIntent)
+        .where(
+            PaymentIntent.provider == "vietqr",
+            PaymentIntent.status == "requires_action",
+            PaymentIntent.expires_at < datetime.now(UTC),
+        )
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    ).all()
+    for intent in expired:
+        cancel_expired(session, intent)
+        for txn in session.scalars(select(BankTransaction).where(BankTransaction.intent_id == intent.id)):
+            txn.status, txn.note = "unapplied", "the intent expired before it was paid in full"
+    return len(expired)
+
+
+def list_transactions(session: Session, status: str | None, *, limit: int = 500) -> list[BankTransaction]:
+    """Bank transactions, newest first, optionally of one status."""
+    query = select(BankTransaction).order_by(BankTransaction.id.desc()).limit(limit)
+    if status:
+        query = query.where(BankTransaction.status == status)
+    return list(session.scalars(query))

@@ -1,0 +1,124 @@
+"""HTTP API of the bank side: the signed webhook, VietQR images, bank transactions and payouts."""
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from pydantic import BaseModel, ConfigDict
+
+from hanoipay.auth.deps import Caller
+from hanoipay.auth.service import Role, RoleNotAllowed
+from hanoipay.db import DbSession
+from hanoipay.errors import Conflict
+from hanoipay.http import errors
+from hanoipay.settings import get_settings
+from payments import bank, payouts
+from payments.banks import bank_by_bin
+from payments.exceptions import IntentNotFound
+from payments.intents import get_intent
+from payments.providers.vietqr import payload_for
+from payments.qr_image import render_png
+
+router = APIRouter(prefix="/v1")
+
+
+class QrNotAvailable(Conflict):
+    code = "qr_not_available"
+    title = "No QR for this intent"
+
+
+class BankTransactionOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: str
+    bank_txn_id: str
+    amount: int
+    currency: str
+    description: str
+    occurred_at: datetime
+    intent_id: str | None
+    status: str
+    note: str | None
+
+
+class PayoutOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: str
+    intent_id: str | None
+    refund_id: str | None
+    bank_bin: str
+    account: str
+    amount: int
+    currency: str
+    reason: str
+    status: str
+    paid_at: datetime | None
+
+
+async def raw_body(request: Request) -> bytes:
+    """The request body exactly as sent, which is what the signature covers."""
+    return await request.body()
+
+
+@router.post(
+    "/webhooks/bank", tags=["webhooks"], responses=errors(bank.InvalidSignature, bank.MalformedWebhook)
+)
+def bank_webhook(
+    request: Request, body: Annotated[bytes, Depends(raw_body)], session: DbSession
+) -> dict[str, Any]:
+    """The bank's signed "balance changed" notification; each bank transaction is applied once."""
+    bank.verify_signature(request.headers.get(bank.SIGNATURE_HEADER), body)
+    return bank.apply_notification(session, bank.parse_notification(body))
+
+
+@router.get(
+    "/payment_intents/{intent_id}/qr.png",
+    tags=["payment intents"],
+    response_class=Response,
+    responses={200: {"content": {"image/png": {}}}, **errors(IntentNotFound, QrNotAvailable)},
+)
+def intent_qr(intent_id: str, session: DbSession, who: Caller) -> Response:
+    """The VietQR code to scan with a bank app, with the bank, holder, amount and reference under it."""
+    intent = get_intent(session, who, intent_id)
+    if intent.provider != "vietqr" or intent.reference is None or intent.status != "requires_action":
+        raise QrNotAvailable(f"Intent {intent.id} is not waiting for a VietQR transfer.")
+    settings = get_settings()
+    bank_entry = bank_by_bin(settings.vietqr_bank_bin)
+    png = render_png(
+        payload_for(intent),
+        bank_short_name=bank_entry.short_name if bank_entry else settings.vietqr_bank_bin,
+        account_holder=settings.vietqr_account_name,
+        amount=intent.amount,
+        reference=intent.reference,
+    )
+    return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=60"})
+
+
+@router.get("/bank_transactions", tags=["reconciliation"], responses=errors(RoleNotAllowed))
+def list_bank_transactions(
+    session: DbSession,
+    who: Caller,
+    status: Annotated[
+        str | None, Query(max_length=16, description="applied, partial, unapplied, late, excess")
+    ] = None,
+) -> list[BankTransactionOut]:
+    """Transfers the bank reported, newest first: what is unapplied, late or in excess (finance)."""
+    who.require(Role.FINANCE, Role.ADMIN)
+    return [BankTransactionOut.model_validate(t) for t in bank.list_transactions(session, status)]
+
+
+@router.get("/payouts", tags=["reconciliation"], responses=errors(RoleNotAllowed))
+def list_payouts(
+    session: DbSession, who: Caller, status: Annotated[str | None, Query(max_length=16)] = None
+) -> list[PayoutOut]:
+    """Transfers the platform owes (VietQR refunds, overpayments), newest first (finance)."""
+    return [PayoutOut.model_validate(p) for p in payouts.list_payouts(session, who, status)]
+
+
+@router.post(
+    "/payouts/{payout_id}/mark_paid",
+    tags=["reconciliation"],
+    responses=errors(RoleNotAllowed, payouts.PayoutNotFound, payouts.PayoutAlreadyPaid),
+)
+def mark_payout_paid(payout_id: str, session: DbSession, who: Caller) -> PayoutOut:
+    """Record that the bank confirmed a payout: the money leaves the platform and a refund succeeds."""
+    return PayoutOut.model_validate(payouts.mark_paid(session, who, payout_id))

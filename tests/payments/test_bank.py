@@ -1,0 +1,369 @@
+"""VietQR payments confirmed by the bank's signed webhook: matching, partial, excess, late, replays."""
+
+import io
+import json
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import zxingcpp
+from PIL import Image
+from sqlalchemy import func, select, update
+
+from hanoipay.db import job_session
+from hanoipay.settings import get_settings
+from payments import ledger
+from payments.bank import SIGNATURE_HEADER, sign
+from payments.jobs import expire_vietqr_intents
+from payments.models import BankTransaction, JournalEntry, Merchant, PaymentIntent
+from payments.vietqr import parse_payload
+from tests.factories import auth, make_merchant, make_user, make_wallet
+
+KID, SECRET = "bank-test", "a shared secret the bank and the platform hold"
+
+
+@pytest.fixture(autouse=True)
+def bank_secret():
+    settings = get_settings()
+    saved = settings.bank_webhook_secrets
+    settings.bank_webhook_secrets = {KID: SECRET}
+    yield
+    settings.bank_webhook_secrets = saved
+
+
+def qr_intent(api, user, merchant, amount: int) -> dict[str, Any]:
+    body = {
+        "amount": amount,
+        "currency": "VND",
+        "merchant_id": merchant.id,
+        "purpose": "merchant_payment",
+        "provider": "vietqr",
+        "confirm": True,
+    }
+    r = api.post("/v1/payment_intents", json=body, headers=auth(user))
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+_counter = iter(range(10**9))
+
+
+def transfer(api, amount: int, description: str, *, txn: str | None = None, **extra: Any):
+    note = {
+        "transaction_id": txn or f"FT{next(_counter):010d}",
+        "account": get_settings().vietqr_account,
+        "amount": amount,
+        "description": description,
+        "occurred_at": datetime.now(UTC).isoformat(),
+        "counter_bank_bin": "970415",
+        "counter_account": "101010101010",
+        **extra,
+    }
+    body = json.dumps(note).encode()
+    headers = {SIGNATURE_HEADER: sign(body, kid=KID, secret=SECRET), "content-type": "application/json"}
+    return api.post("/v1/webhooks/bank", content=body, headers=headers)
+
+
+def posted(account_id: str) -> int:
+    with job_session() as session:
+        return ledger.balance(session, account_id).posted
+
+
+def receipts() -> int:
+    with job_session() as session:
+        return ledger.balance(session, ledger.receipts_account(session, "vietqr", "VND").id).posted
+
+
+def intent_status(api, user, intent_id):
+    return api.get(f"/v1/payment_intents/{intent_id}", headers=auth(user)).json()
+
+
+def assert_ledger_sound():
+    with job_session() as session:
+        report = ledger.verify(session)
+    assert report.ok, report
+
+
+class TestQr:
+    def test_confirming_issues_a_dynamic_qr_a_bank_app_can_read(self, api):
+        user, merchant = make_user(), make_merchant()
+        intent = qr_intent(api, user, merchant, 250_000)
+        assert intent["status"] == "requires_action"
+        action = intent["next_action"]
+        assert action["type"] == "vietqr_transfer"
+        assert action["reference"].startswith("HP")
+        png = api.get(f"/v1/payment_intents/{intent['id']}/qr.png", headers=auth(user))
+        assert png.headers["content-type"] == "image/png"
+        decoded = zxingcpp.read_barcodes(Image.open(io.BytesIO(png.content)))
+        assert len(decoded) == 1
+        payload = parse_payload(decoded[0].text)
+        assert payload.amount == 250_000
+        assert payload.reference == action["reference"]
+        assert payload.bank_bin == get_settings().vietqr_bank_bin
+        assert payload.point_of_initiation == "dynamic"
+
+    def test_qr_of_someone_elses_intent_or_a_wallet_payment(self, api):
+        user, merchant = make_user(), make_merchant()
+        intent = qr_intent(api, user, merchant, 10_000)
+        assert (
+            api.get(f"/v1/payment_intents/{intent['id']}/qr.png", headers=auth(make_user())).status_code
+            == 404
+        )
+        wallet = make_wallet(user, balance=10_000)
+        body = {
+            "amount": 1_000,
+            "currency": "VND",
+            "merchant_id": merchant.id,
+            "purpose": "merchant_payment",
+            "provider": "wallet",
+            "wallet_id": wallet.id,
+            "confirm": True,
+        }
+        paid = api.post("/v1/payment_intents", json=body, headers=auth(user)).json()
+        r = api.get(f"/v1/payment_intents/{paid['id']}/qr.png", headers=auth(user))
+        assert r.status_code == 409
+        assert r.json()["code"] == "qr_not_available"
+
+    def test_manual_capture_is_refused_for_transfers(self, api):
+        user, merchant = make_user(), make_merchant()
+        body = {
+            "amount": 1_000,
+            "currency": "VND",
+            "merchant_id": merchant.id,
+            "purpose": "merchant_payment",
+            "provider": "vietqr",
+            "confirm": True,
+            "capture_method": "manual",
+        }
+        r = api.post("/v1/payment_intents", json=body, headers=auth(user))
+        assert r.status_code == 422
+        assert r.json()["code"] == "capture_method_unsupported"
+
+
+class TestMatching:
+    def test_exact_amount_succeeds_and_posts_the_ledger(self, api):
+        user, merchant = make_user(), make_merchant(fee_bps=100)
+        intent = qr_intent(api, user, merchant, 120_000)
+        ref = intent["next_action"]["reference"]
+        r = transfer(api, 120_000, f"MBVCB.3301.{ref}.CT tu 101010 NGUYEN VAN A")
+        assert r.status_code == 200, r.text
+        assert r.json()["status"] == "applied"
+        assert intent_status(api, user, intent["id"])["status"] == "succeeded"
+        assert posted(merchant.account_id) == 118_800
+        assert receipts() == 0
+        assert_ledger_sound()
+
+    @pytest.mark.parametrize(
+        "mangle",
+        [
+            str.lower,
+            lambda r: " ".join(r),
+            lambda r: f"{r[:5]}-{r[5:11]}.{r[11:]}",
+            lambda r: f"thanh toan {r} cam on",
+        ],
+        ids=["lowercase", "spaced", "punctuated", "wrapped"],
+    )
+    def test_references_survive_what_bank_apps_do(self, api, mangle):
+        user, merchant = make_user(), make_merchant()
+        intent = qr_intent(api, user, merchant, 30_000)
+        r = transfer(api, 30_000, mangle(intent["next_action"]["reference"]))
+        assert r.json()["status"] == "applied"
+        assert r.json()["payment_intent"] == intent["id"]
+
+    def test_underpayment_waits_and_a_later_transfer_completes_it(self, api):
+        user, merchant = make_user(), make_merchant(fee_bps=0)
+        intent = qr_intent(api, user, merchant, 100_000)
+        ref = intent["next_action"]["reference"]
+        assert transfer(api, 60_000, ref).json()["status"] == "partial"
+        waiting = intent_status(api, user, intent["id"])
+        assert waiting["status"] == "requires_action"
+        assert waiting["amount_collected"] == 60_000
+        assert posted(merchant.account_id) == 0
+        assert receipts() == 60_000
+        assert transfer(api, 40_000, ref).json()["status"] == "applied"
+        assert intent_status(api, user, intent["id"])["status"] == "succeeded"
+        assert posted(merchant.account_id) == 100_000
+        assert receipts() == 0
+        assert_ledger_sound()
+
+    def test_overpayment_is_flagged_for_refund_by_default(self, api):
+        user, merchant = make_user(), make_merchant(fee_bps=0)
+        intent = qr_intent(api, user, merchant, 50_000)
+        r = transfer(api, 65_000, intent["next_action"]["reference"])
+        assert r.json()["status"] == "excess"
+        assert intent_status(api, user, intent["id"])["amount_received"] == 50_000
+        assert receipts() == 15_000
+        finance = make_user(["finance"])
+        payouts = api.get("/v1/payouts", headers=auth(finance)).json()
+        assert [(p["amount"], p["status"], p["account"]) for p in payouts] == [
+            (15_000, "pending", "101010101010")
+        ]
+        paid = api.post(f"/v1/payouts/{payouts[0]['id']}/mark_paid", headers=auth(finance))
+        assert paid.json()["status"] == "paid"
+        assert receipts() == 0
+        assert api.post(f"/v1/payouts/{payouts[0]['id']}/mark_paid", headers=auth(finance)).status_code == 409
+        assert_ledger_sound()
+
+    def test_overpayment_credits_the_payers_wallet_when_the_merchant_says_so(self, api):
+        user, merchant = make_user(), make_merchant(fee_bps=0)
+        with job_session() as session:
+            session.execute(
+                update(Merchant).where(Merchant.id == merchant.id).values(overpayment_policy="credit_wallet")
+            )
+        wallet = make_wallet(user)
+        intent = qr_intent(api, user, merchant, 50_000)
+        assert transfer(api, 52_000, intent["next_action"]["reference"]).json()["status"] == "applied"
+        assert posted(wallet.account_id) == 2_000
+        assert receipts() == 0
+        assert_ledger_sound()
+
+    def test_a_transfer_matching_nothing_is_kept_unapplied(self, api):
+        r = transfer(api, 77_000, "chuyen tien an trua")
+        assert r.status_code == 200
+        assert r.json()["status"] == "unapplied"
+        assert receipts() == 77_000
+        finance = make_user(["finance"])
+        unapplied = api.get(
+            "/v1/bank_transactions", params={"status": "unapplied"}, headers=auth(finance)
+        ).json()
+        assert [t["amount"] for t in unapplied] == [77_000]
+        assert api.get("/v1/bank_transactions", headers=auth(make_user())).status_code == 403
+
+    def test_a_payment_after_expiry_is_kept_and_flagged(self, api):
+        user, merchant = make_user(), make_merchant()
+        intent = qr_intent(api, user, merchant, 20_000)
+        with job_session() as session:
+            session.execute(
+                update(PaymentIntent)
+                .where(PaymentIntent.id == intent["id"])
+                .values(expires_at=datetime.now(UTC) - timedelta(minutes=1))
+            )
+        assert expire_vietqr_intents() == 1
+        assert intent_status(api, user, intent["id"])["status"] == "canceled"
+        r = transfer(api, 20_000, intent["next_action"]["reference"])
+        assert r.json()["status"] == "late"
+        assert receipts() == 20_000
+        assert_ledger_sound()
+
+    def test_wallet_topup_by_bank_transfer(self, api):
+        user = make_user()
+        wallet = make_wallet(user)
+        body = {
+            "amount": 300_000,
+            "currency": "VND",
+            "purpose": "wallet_topup",
+            "purpose_ref": wallet.id,
+            "provider": "vietqr",
+            "confirm": True,
+        }
+        intent = api.post("/v1/payment_intents", json=body, headers=auth(user)).json()
+        assert transfer(api, 300_000, intent["next_action"]["reference"]).json()["status"] == "applied"
+        assert api.get(f"/v1/wallets/{wallet.id}", headers=auth(user)).json()["available"] == 300_000
+
+
+class TestDelivery:
+    def test_a_replayed_notification_is_applied_once(self, api):
+        user, merchant = make_user(), make_merchant(fee_bps=0)
+        intent = qr_intent(api, user, merchant, 10_000)
+        ref = intent["next_action"]["reference"]
+        assert transfer(api, 10_000, ref, txn="FT-REPLAY").json()["duplicate"] is False
+        again = transfer(api, 10_000, ref, txn="FT-REPLAY")
+        assert again.status_code == 200
+        assert again.json()["duplicate"] is True
+        assert posted(merchant.account_id) == 10_000
+
+    def test_the_same_transaction_ten_times_at_once_is_applied_once(self, api):
+        user, merchant = make_user(), make_merchant(fee_bps=0)
+        intent = qr_intent(api, user, merchant, 10_000)
+        ref = intent["next_action"]["reference"]
+        with ThreadPoolExecutor(10) as pool:
+            results = list(pool.map(lambda _: transfer(api, 10_000, ref, txn="FT-RACE"), range(10)))
+        assert {r.status_code for r in results} == {200}
+        assert [r.json()["duplicate"] for r in results].count(False) == 1
+        assert posted(merchant.account_id) == 10_000
+        with job_session() as session:
+            assert session.scalar(select(func.count()).select_from(BankTransaction)) == 1
+            assert (
+                session.scalar(
+                    select(func.count()).select_from(JournalEntry).where(JournalEntry.kind == "bank_receipt")
+                )
+                == 1
+            )
+        assert_ledger_sound()
+
+    @pytest.mark.parametrize("case", ["missing", "forged", "stale", "unknown_key", "tampered"])
+    def test_bad_signatures_are_refused_and_change_nothing(self, api, case):
+        body = json.dumps(
+            {
+                "transaction_id": "FT-BAD",
+                "account": "1",
+                "amount": 1_000,
+                "description": "x",
+                "occurred_at": datetime.now(UTC).isoformat(),
+            }
+        ).encode()
+        headers = {
+            "missing": {},
+            "forged": {SIGNATURE_HEADER: sign(body, kid=KID, secret="not the secret")},
+            "stale": {SIGNATURE_HEADER: sign(body, kid=KID, secret=SECRET, timestamp=int(time.time()) - 301)},
+            "unknown_key": {SIGNATURE_HEADER: sign(body, kid="other", secret=SECRET)},
+            "tampered": {SIGNATURE_HEADER: sign(body.replace(b"1000", b"9000"), kid=KID, secret=SECRET)},
+        }[case]
+        r = api.post(
+            "/v1/webhooks/bank", content=body, headers=headers | {"content-type": "application/json"}
+        )
+        assert r.status_code == 400
+        assert r.json()["code"] == "invalid_signature"
+        with job_session() as session:
+            assert session.scalar(select(func.count()).select_from(BankTransaction)) == 0
+
+    @pytest.mark.parametrize(
+        "body",
+        [
+            b"{not json",
+            b"[]",
+            b'{"transaction_id": "x"}',
+            b'{"transaction_id": "x", "account": "1", '
+            b'"amount": -5, "occurred_at": "2026-11-23T10:00:00+07:00"}',
+        ],
+    )
+    def test_malformed_notifications_are_refused(self, api, body):
+        headers = {SIGNATURE_HEADER: sign(body, kid=KID, secret=SECRET), "content-type": "application/json"}
+        r = api.post("/v1/webhooks/bank", content=body, headers=headers)
+        assert r.status_code == 400
+        assert r.json()["code"] == "malformed_webhook"
+
+
+class TestRefund:
+    def test_refund_becomes_a_payout_tracked_until_the_bank_confirms(self, api):
+        user, merchant = make_user(), make_merchant(fee_bps=200)
+        intent = qr_intent(api, user, merchant, 100_000)
+        transfer(api, 100_000, intent["next_action"]["reference"])
+        vendor = make_user(["vendor"], merchant_id=merchant.id)
+        refund = api.post(
+            "/v1/refunds", json={"payment_intent": intent["id"], "amount": 40_000}, headers=auth(vendor)
+        )
+        assert refund.status_code == 201, refund.text
+        assert refund.json()["status"] == "pending"
+        assert posted(merchant.account_id) == 98_000 - 39_200
+        assert receipts() == 40_000  # owed back to the payer until the transfer is confirmed
+        finance = make_user(["finance"])
+        payout = api.get("/v1/payouts", headers=auth(finance)).json()[0]
+        assert (payout["refund_id"], payout["amount"], payout["bank_bin"]) == (
+            refund.json()["id"],
+            40_000,
+            "970415",
+        )
+        api.post(f"/v1/payouts/{payout['id']}/mark_paid", headers=auth(finance))
+        assert (
+            api.get(f"/v1/refunds/{refund.json()['id']}", headers=auth(vendor)).json()["status"]
+            == "succeeded"
+        )
+        assert receipts() == 0
+        over = api.post(
+            "/v1/refunds", json={"payment_intent": intent["id"], "amount": 60_001}, headers=auth(vendor)
+        )
+        assert over.json()["code"] == "amount_exceeds_refundable"
+        assert_ledger_sound()
