@@ -25,6 +25,7 @@ serve: install  ## API + worker + cron on embedded servers (or the configured on
 
 bench: install  ## benchmarks, each beside a baseline measured in the same run
 	$(BIN)/python bench/payments.py
+	$(BIN)/python bench/providers.py
 
 lint: install
 	$(BIN)/ruff check .

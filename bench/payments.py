@@ -6,26 +6,26 @@ Every figure is printed beside a baseline measured in the same run on the same s
 """
 
 import argparse
-import asyncio
+import itertools
 import json
 import os
 import secrets
-import subprocess
 import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import httpx
 import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import BenchServers, start
+from bench.common import ApiServer, BenchServers, LoadResult, Request, run_load, start
+from hanoipay.auth.models import User
 from hanoipay.auth.service import Principal, create_user, issue_token
 from hanoipay.db import job_session
 from hanoipay.ids import new_id
+from hanoipay.settings import get_settings
 from payments import intents, ledger
 from payments.merchants import create_merchant
 from payments.topups import record_manual_topup
@@ -170,102 +170,42 @@ def raw_rate(
     return rate
 
 
-def http_rate(
-    servers: BenchServers, payers: int, seconds: float, clients: int
-) -> tuple[float, float, float, int]:
-    """Confirmed wallet payments per second through uvicorn and the real endpoints, with p50/p99 latency."""
+def http_rate(servers: BenchServers, payers: int, seconds: float, clients: int) -> tuple[LoadResult, int]:
+    """Confirmed wallet payments per second over HTTP, and the merchant balance they applied."""
     merchant_id = make_merchants(1)[0][0]
     people = make_payers(payers, funds=10**11)
     keys = {"bench": secrets.token_urlsafe(32)}
-    env = {
-        **os.environ,
-        "HANOIPAY_DATABASE_URL": servers.database_url,
-        "HANOIPAY_REDIS_URL": servers.redis_url,
-        "HANOIPAY_JWT_KEYS": json.dumps(keys),
-        "HANOIPAY_DB_POOL_SIZE": "20",
-    }
-    port = 18_731
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "hanoipay.cli",
-            "api",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            "2",
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    from hanoipay.settings import get_settings
-
     get_settings().jwt_keys = keys
-    tokens = []
+    bodies = []
     with job_session() as session:
-        from hanoipay.auth.models import User
-
         for who, wallet_id, _ in people:
             user = session.get(User, who.id)
             assert user is not None
-            tokens.append((issue_token(user)[0], wallet_id))
-    latencies: list[float] = []
+            body = {
+                "amount": PRICE,
+                "currency": "VND",
+                "merchant_id": merchant_id,
+                "purpose": "merchant_payment",
+                "provider": "wallet",
+                "wallet_id": wallet_id,
+                "confirm": True,
+            }
+            headers = {"Authorization": f"Bearer {issue_token(user)[0]}", "content-type": "application/json"}
+            bodies.append((headers, json.dumps(body).encode()))
+    turn = itertools.cycle(bodies)
 
-    async def client(n: int, deadline: float, http: httpx.AsyncClient) -> int:
-        token, wallet_id = tokens[n % len(tokens)]
-        body = {
-            "amount": PRICE,
-            "currency": "VND",
-            "merchant_id": merchant_id,
-            "purpose": "merchant_payment",
-            "provider": "wallet",
-            "wallet_id": wallet_id,
-            "confirm": True,
-        }
-        done = 0
-        while time.perf_counter() < deadline:
-            t0 = time.perf_counter()
-            r = await http.post(
-                "/v1/payment_intents", json=body, headers={"Authorization": f"Bearer {token}"}
-            )
-            latencies.append(time.perf_counter() - t0)
-            if r.status_code != 201 or r.json()["status"] != "succeeded":
-                raise RuntimeError(r.text)
-            done += 1
-        return done
+    def next_payment() -> Request:
+        headers, body = next(turn)
+        return "/v1/payment_intents", headers, body
 
-    async def main() -> tuple[int, float]:
-        limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", limits=limits, timeout=30) as http:
-            for _ in range(200):
-                try:
-                    if (await http.get("/healthz")).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    await asyncio.sleep(0.1)
-            await asyncio.gather(
-                *(client(n, time.perf_counter() + 2, http) for n in range(clients))
-            )  # warm-up
-            latencies.clear()
-            t0 = time.perf_counter()
-            counts = await asyncio.gather(*(client(n, t0 + seconds, http) for n in range(clients)))
-            return sum(counts), time.perf_counter() - t0
-
+    server = ApiServer(servers, {"HANOIPAY_JWT_KEYS": json.dumps(keys)})
     try:
-        done, elapsed = asyncio.run(main())
+        result = run_load(server.port, next_payment, 201, seconds, clients)
     finally:
-        server.terminate()
-        server.wait(20)
+        server.stop()
     with job_session() as session:
         applied = ledger.balance(session, make_merchant_account(merchant_id)).posted
-    latencies.sort()
-    p50 = latencies[len(latencies) // 2] * 1000
-    p99 = latencies[int(len(latencies) * 0.99)] * 1000
-    return done / elapsed, p50, p99, applied
+    return result, applied
 
 
 def make_merchant_account(merchant_id: str) -> str:
@@ -308,7 +248,8 @@ def main() -> None:
         with job_session() as session:
             assert ledger.verify(session).ok, "ledger verification failed after the benchmark"
         if not args.skip_http:
-            rate, p50, p99, applied = http_rate(servers, args.clients, args.http_seconds, args.clients)
+            load, applied = http_rate(servers, args.clients, args.http_seconds, args.clients)
+            rate, p50, p99 = load.rate, load.p50_ms, load.p99_ms
             print(f"\nHTTP: POST /v1/payment_intents confirm=true, {args.clients} clients, 2 uvicorn workers")
             print(
                 f"  {rate:.0f} confirmed payments/s applied to balances; p50 {p50:.1f} ms, p99 {p99:.1f} ms"

@@ -1,12 +1,15 @@
 """`make demo`: a simulated day of the city through the real API, ending with a reconciled ledger."""
 
+import json
 import random
+import secrets
 import shutil
 import threading
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -23,6 +26,7 @@ from hanoipay.db import job_session
 from hanoipay.runtime import Runtime, start_runtime
 from hanoipay.settings import get_settings
 from payments import ledger
+from payments.bank import SIGNATURE_HEADER, sign
 from payments.jobs import roll_up_balances
 from payments.models import Event, PaymentIntent
 
@@ -209,6 +213,60 @@ def _special_cases(city: City) -> None:
     city.outcomes["partial refund"] += refund.status_code == 201
 
 
+def _market_by_vietqr(city: City, rng: random.Random) -> None:
+    """A vendor sells through dynamic VietQR codes; the demo plays the bank and signs its webhooks."""
+    stall = city.merchants[2]
+    vendor = city.vendors[stall["id"]]
+    kid, secret = next(iter(get_settings().bank_webhook_secrets.items()))
+    sent: list[bytes] = []
+
+    def bank_says(amount: int, description: str, txn: str) -> dict[str, Any]:
+        body = json.dumps(
+            {
+                "transaction_id": txn,
+                "account": get_settings().vietqr_account,
+                "amount": amount,
+                "description": description,
+                "occurred_at": datetime.now(UTC).isoformat(),
+                "counter_bank_bin": "970415",
+                "counter_account": f"10{rng.randrange(10**10):010d}",
+            }
+        ).encode()
+        sent.append(body)
+        headers = {SIGNATURE_HEADER: sign(body, kid=kid, secret=secret), "content-type": "application/json"}
+        result: dict[str, Any] = city.api.post("/v1/webhooks/bank", content=body, headers=headers).json()
+        return result
+
+    for i in range(20):
+        who, _ = city.people[i]
+        sale = {
+            "amount": rng.randrange(30_000, 150_000, 1_000),
+            "currency": "VND",
+            "merchant_id": stall["id"],
+            "purpose": "merchant_payment",
+            "description": f"bún chả, order {i}",
+        }
+        intent = city.post("/v1/payment_intents", sale, vendor).json()
+        shown = city.post(f"/v1/payment_intents/{intent['id']}/confirm", {"provider": "vietqr"}, who).json()
+        ref, amount = shown["next_action"]["reference"], shown["amount"]
+        if i == 3:  # the customer types too little, then sends the rest
+            city.outcomes[f"vietqr {bank_says(amount - 10_000, ref.lower(), f'FT26{i:04d}A')['status']}"] += 1
+            city.outcomes[
+                f"vietqr {bank_says(10_000, f'MBVCB {ref} con thieu', f'FT26{i:04d}B')['status']}"
+            ] += 1
+            continue
+        outcome = bank_says(amount, f"MBVCB.{rng.randrange(10**6)}.{ref}.CT tu NGUYEN VAN A", f"FT26{i:04d}")
+        city.outcomes[f"vietqr {outcome['status']}"] += 1
+    first = json.loads(sent[0])
+    replay = bank_says(first["amount"], first["description"], first["transaction_id"])
+    city.outcomes["bank webhook replayed, applied once"] += bool(replay["duplicate"])
+    city.outcomes[f"vietqr {bank_says(45_000, 'chuyen tien', 'FT26UNMATCHED')['status']}"] += 1
+    if get_settings().stripe_api_key is None:
+        console.print(
+            "cards: set HANOIPAY_STRIPE_API_KEY=sk_test_... (and internet) to add Stripe card payments"
+        )
+
+
 def _drain(runtime: Runtime) -> int:
     connection = redis.Redis.from_url(runtime.redis_url)
     queue = Queue(get_settings().queue_name, connection=connection)
@@ -272,6 +330,8 @@ def run_demo(*, fresh: bool = True, people: int = 120, payments: int = 1_500, se
     """Run the demo on embedded servers (under .hanoipay/demo) unless servers are configured."""
     settings = get_settings()
     settings.data_dir = settings.data_dir / "demo"
+    if not settings.bank_webhook_secrets:
+        settings.bank_webhook_secrets = {"demo-bank": secrets.token_urlsafe(32)}
     if fresh and settings.embedded and settings.data_dir.exists():
         shutil.rmtree(settings.data_dir)
     rng = random.Random(seed)
@@ -287,6 +347,10 @@ def run_demo(*, fresh: bool = True, people: int = 120, payments: int = 1_500, se
             console.print(f"{people} people signed up, opened wallets and topped up at a counter")
             seconds = _day(city, payments, rng)
             _special_cases(city)
+            _market_by_vietqr(city, rng)
+            console.print(
+                "a market stall sold 20 meals by VietQR; the demo played the bank's signed webhooks"
+            )
         jobs = _drain(runtime)
         ok = _summary(city, seconds, payments, jobs)
     finally:
