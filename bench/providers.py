@@ -67,11 +67,15 @@ def png_rates(n: int) -> tuple[float, float]:
         intent = session.scalars(
             select(PaymentIntent).where(PaymentIntent.provider == "vietqr").limit(1)
         ).one()
-        payload = payload_for(intent)
+        payload, reference = payload_for(intent), intent.reference
     t0 = time.perf_counter()
     for _ in range(n):
         render_png(
-            payload, bank_short_name="VCB", account_holder="CONG TY HANOIPAY", amount=PRICE, reference="HP1"
+            payload,
+            bank_short_name="VCB",
+            account_holder="CONG TY HANOIPAY",
+            amount=PRICE,
+            reference=reference,
         )
     ours = n / (time.perf_counter() - t0)
     t0 = time.perf_counter()
