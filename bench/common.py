@@ -73,9 +73,11 @@ Request = tuple[str, dict[str, str], bytes]
 
 
 class ApiServer:
-    """`hanoipay api` in its own process (2 uvicorn workers) against the benchmark's servers."""
+    """`hanoipay api` in its own processes (uvicorn workers) against the benchmark's servers."""
 
-    def __init__(self, servers: BenchServers, env: dict[str, str], port: int = 18_731) -> None:
+    def __init__(
+        self, servers: BenchServers, env: dict[str, str], port: int = 18_731, workers: int = 2
+    ) -> None:
         self.port = port
         full_env = {
             **os.environ,
@@ -84,7 +86,17 @@ class ApiServer:
             "HANOIPAY_DB_POOL_SIZE": "20",
             **env,
         }
-        command = ["-m", "hanoipay.cli", "api", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"]
+        command = [
+            "-m",
+            "hanoipay.cli",
+            "api",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+        ]
         self.process = subprocess.Popen(
             [sys.executable, *command], env=full_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
@@ -99,8 +111,8 @@ def run_load(
 ) -> LoadResult:
     """Send requests from `clients` concurrent connections for `seconds` after a 2 s warm-up.
 
-    `next_request` gives the next (path, headers, body), or None when it has no more; every answer must
-    have status `expect`, or the run stops with the body.
+    `next_request` gives the next (path, headers, body), or None when it has no more; an empty body
+    means a GET. Every answer must have status `expect`, or the run stops with the body.
     """
     latencies: list[float] = []
 
@@ -109,7 +121,9 @@ def run_load(
         while time.perf_counter() < deadline and (request := next_request()) is not None:
             path, headers, body = request
             t0 = time.perf_counter()
-            r = await http.post(path, content=body, headers=headers)
+            r = await (
+                http.post(path, content=body, headers=headers) if body else http.get(path, headers=headers)
+            )
             latencies.append(time.perf_counter() - t0)
             if r.status_code != expect:
                 raise RuntimeError(f"{r.status_code}: {r.text}")

@@ -170,7 +170,9 @@ def raw_rate(
     return rate
 
 
-def http_rate(servers: BenchServers, payers: int, seconds: float, clients: int) -> tuple[LoadResult, int]:
+def http_rate(
+    servers: BenchServers, payers: int, seconds: float, clients: int, workers: int
+) -> tuple[LoadResult, LoadResult, int]:
     """Confirmed wallet payments per second over HTTP, and the merchant balance they applied."""
     merchant_id = make_merchants(1)[0][0]
     people = make_payers(payers, funds=10**11)
@@ -198,14 +200,15 @@ def http_rate(servers: BenchServers, payers: int, seconds: float, clients: int) 
         headers, body = next(turn)
         return "/v1/payment_intents", headers, body
 
-    server = ApiServer(servers, {"HANOIPAY_JWT_KEYS": json.dumps(keys)})
+    server = ApiServer(servers, {"HANOIPAY_JWT_KEYS": json.dumps(keys)}, workers=workers)
     try:
         result = run_load(server.port, next_payment, 201, seconds, clients)
+        noop = run_load(server.port, lambda: ("/healthz", {}, b""), 200, seconds, clients)
     finally:
         server.stop()
     with job_session() as session:
         applied = ledger.balance(session, make_merchant_account(merchant_id)).posted
-    return result, applied
+    return result, noop, applied
 
 
 def make_merchant_account(merchant_id: str) -> str:
@@ -226,6 +229,8 @@ def main() -> None:
     parser.add_argument("--http-seconds", type=float, default=15)
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--skip-http", action="store_true")
+    parser.add_argument("--skip-service", action="store_true")
+    parser.add_argument("--api-workers", type=int, default=2)
     args = parser.parse_args()
     servers = start()
     dsn = servers.database_url.replace("postgresql+psycopg://", "postgresql://")
@@ -234,7 +239,8 @@ def main() -> None:
             fee_acct = ledger.fee_revenue_account(session, "VND").id
         funds = PRICE * args.payments * 2
         rows = []
-        for label, n_merchants in (("spread over 50 merchants", 50), ("one hot merchant", 1)):
+        cases = () if args.skip_service else (("spread over 50 merchants", 50), ("one hot merchant", 1))
+        for label, n_merchants in cases:
             merchants = make_merchants(n_merchants)
             payers = make_payers(args.threads, funds)
             raw = raw_rate(dsn, payers, merchants, args.payments, fee_acct)
@@ -248,9 +254,14 @@ def main() -> None:
         with job_session() as session:
             assert ledger.verify(session).ok, "ledger verification failed after the benchmark"
         if not args.skip_http:
-            load, applied = http_rate(servers, args.clients, args.http_seconds, args.clients)
+            load, noop, applied = http_rate(
+                servers, args.clients, args.http_seconds, args.clients, args.api_workers
+            )
             rate, p50, p99 = load.rate, load.p50_ms, load.p99_ms
-            print(f"\nHTTP: POST /v1/payment_intents confirm=true, {args.clients} clients, 2 uvicorn workers")
+            print(
+                f"\nHTTP: POST /v1/payment_intents confirm=true, {args.clients} clients,"
+                f" {args.api_workers} uvicorn workers"
+            )
             print(
                 f"  {rate:.0f} confirmed payments/s applied to balances; p50 {p50:.1f} ms, p99 {p99:.1f} ms"
             )
@@ -258,7 +269,9 @@ def main() -> None:
                 f"  merchant balance after the run: {applied:,} VND"
                 f" ({applied // (PRICE - PRICE // 100):,} payments)"
             )
-            print(f"  baseline, service layer in-process (spread): {rows[0][1]:.0f}/s")
+            print(f"  baseline, the same server answering GET /healthz (no work): {noop.rate:.0f}/s")
+            if rows:
+                print(f"  baseline, service layer in-process (spread): {rows[0][1]:.0f}/s")
         print(
             f"\nmachine: {os.cpu_count()} cores; database: {'embedded' if servers.postgres else 'configured'}"
         )
