@@ -10,7 +10,7 @@ from hanoipay.auth import api as auth_api
 from hanoipay.errors import install_error_handlers
 from hanoipay.settings import get_settings
 from payments import api as payments_api
-from payments import bank_api
+from payments import bank_api, stripe_webhooks
 from payments.registry import register_core
 
 
@@ -46,6 +46,7 @@ def create_app() -> FastAPI:
     app.include_router(auth_api.json_router)
     app.include_router(payments_api.router)
     app.include_router(bank_api.router)
+    app.include_router(stripe_webhooks.router)
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict[str, str]:

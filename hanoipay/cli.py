@@ -34,6 +34,7 @@ PERIODIC_JOBS = [
     ("payments.jobs.void_expired_authorizations", 60),
     ("payments.jobs.redeliver_overdue_events", 60),
     ("payments.jobs.expire_vietqr_intents", 60),
+    ("payments.stripe_jobs.settle_stale_stripe_objects", 300),
     ("payments.jobs.purge_idempotency_keys", 3600),
 ]
 

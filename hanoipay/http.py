@@ -31,3 +31,8 @@ def errors(*classes: type[HanoiPayError]) -> dict[int | str, dict[str, Any]]:
         status: {"model": Problem, "description": "problem+json; codes: " + ", ".join(codes)}
         for status, codes in grouped.items()
     }
+
+
+async def raw_body(request: Request) -> bytes:
+    """The request body exactly as sent, which is what the signature covers."""
+    return await request.body()

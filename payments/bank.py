@@ -23,10 +23,10 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
-from hanoipay.errors import HanoiPayError
 from hanoipay.ids import new_id
 from hanoipay.settings import get_settings
 from payments import events, ledger
+from payments.exceptions import InvalidSignature, MalformedWebhook
 from payments.intents import apply_provider_status, cancel_expired, intent_data
 from payments.models import BankTransaction, Merchant, PaymentIntent, Wallet
 from payments.money import MAX_AMOUNT
@@ -38,16 +38,6 @@ SIGNATURE_HEADER = "X-HanoiPay-Signature"
 # The reference is HP and 16 Crockford base32 characters; bank apps upper-case descriptions, strip
 # spaces and punctuation and add prefixes and suffixes, so match it anywhere in the normalised text.
 _REFERENCE = re.compile(rf"(?=({REFERENCE_PREFIX}[0-9A-HJKMNP-TV-Z]{{16}}))")
-
-
-class InvalidSignature(HanoiPayError):
-    code = "invalid_signature"
-    title = "Invalid webhook signature"
-
-
-class MalformedWebhook(HanoiPayError):
-    code = "malformed_webhook"
-    title = "Malformed webhook"
 
 
 class BankNotification(BaseModel):

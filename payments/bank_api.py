@@ -10,11 +10,11 @@ from hanoipay.auth.deps import Caller
 from hanoipay.auth.service import Role, RoleNotAllowed
 from hanoipay.db import DbSession
 from hanoipay.errors import Conflict
-from hanoipay.http import errors
+from hanoipay.http import errors, raw_body
 from hanoipay.settings import get_settings
 from payments import bank, payouts
 from payments.banks import bank_by_bin
-from payments.exceptions import IntentNotFound
+from payments.exceptions import IntentNotFound, InvalidSignature, MalformedWebhook
 from payments.intents import get_intent
 from payments.providers.vietqr import payload_for
 from payments.qr_image import render_png
@@ -54,14 +54,7 @@ class PayoutOut(BaseModel):
     paid_at: datetime | None
 
 
-async def raw_body(request: Request) -> bytes:
-    """The request body exactly as sent, which is what the signature covers."""
-    return await request.body()
-
-
-@router.post(
-    "/webhooks/bank", tags=["webhooks"], responses=errors(bank.InvalidSignature, bank.MalformedWebhook)
-)
+@router.post("/webhooks/bank", tags=["webhooks"], responses=errors(InvalidSignature, MalformedWebhook))
 def bank_webhook(
     request: Request, body: Annotated[bytes, Depends(raw_body)], session: DbSession
 ) -> dict[str, Any]:

@@ -105,3 +105,13 @@ class UnbalancedEntry(HanoiPayError):
 
     status = 500
     code = "unbalanced_entry"
+
+
+class InvalidSignature(HanoiPayError):
+    code = "invalid_signature"
+    title = "Invalid webhook signature"
+
+
+class MalformedWebhook(HanoiPayError):
+    code = "malformed_webhook"
+    title = "Malformed webhook"

@@ -141,6 +141,12 @@ class PaymentIntent(CreatedAt, Base):
         Index("ix_payment_intent_payer_id_id", "payer_id", "id"),
         Index("ix_payment_intent_purpose_ref", "purpose", "purpose_ref"),
         Index(
+            "ix_payment_intent_provider_ref",
+            "provider",
+            "provider_ref",
+            postgresql_where=text("provider_ref IS NOT NULL"),
+        ),
+        Index(
             "ix_payment_intent_capture_before",
             "capture_before",
             postgresql_where=text("status = 'requires_capture'"),

@@ -2,6 +2,7 @@
 
 from payments.providers.base import register_provider
 from payments.providers.manual import ManualProvider
+from payments.providers.stripe import StripeProvider
 from payments.providers.vietqr import VietQrProvider
 from payments.providers.wallet import WalletProvider
 from payments.purposes import Purpose, register_purpose
@@ -16,5 +17,6 @@ def register_core() -> None:
     register_provider(WalletProvider())
     register_provider(ManualProvider())
     register_provider(VietQrProvider())
+    register_provider(StripeProvider())
     register_purpose(WALLET_TOPUP)
     register_purpose(MERCHANT_PAYMENT)

@@ -82,6 +82,12 @@ def upgrade() -> None:
     )
     op.add_column("payment_intent", sa.Column("expires_at", sa.DateTime(timezone=True), nullable=True))
     op.add_column("payment_intent", sa.Column("reference", sa.String(length=25), nullable=True))
+    op.create_index(
+        "ix_payment_intent_provider_ref",
+        "payment_intent",
+        ["provider", "provider_ref"],
+        postgresql_where=sa.text("provider_ref IS NOT NULL"),
+    )
     op.create_unique_constraint(op.f("uq_payment_intent_reference"), "payment_intent", ["reference"])
     op.add_column(
         "payment_intent",
@@ -92,6 +98,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_column("payment_intent", "amount_collected")
     op.drop_constraint(op.f("uq_payment_intent_reference"), "payment_intent", type_="unique")
+    op.drop_index("ix_payment_intent_provider_ref", table_name="payment_intent")
     op.drop_column("payment_intent", "reference")
     op.drop_column("payment_intent", "expires_at")
     op.drop_column("payment_intent", "next_action")

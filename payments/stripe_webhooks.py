@@ -1,0 +1,184 @@
+"""Stripe's signed webhooks: verified, recorded once by event id, applied to their intents in any order.
+
+Each event is inserted into `provider_event` in the request's transaction before anything is applied,
+so a redelivery (or ten at once) waits for the first and then answers `duplicate`. The intent is locked
+while Stripe's word is applied; `intents.apply_provider_status` ignores news about a finished intent, so
+late and out-of-order events change nothing. An event about an intent this platform does not know is
+recorded and acknowledged, or Stripe would retry it for days.
+"""
+
+import logging
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header
+from pydantic import BaseModel
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.orm import Session
+
+from hanoipay.auth.service import Principal, Role
+from hanoipay.db import DbSession
+from hanoipay.errors import Conflict, HanoiPayError
+from hanoipay.http import errors, raw_body
+from payments import refunds
+from payments.exceptions import InvalidSignature, MalformedWebhook
+from payments.models import PaymentIntent, ProviderEvent, Refund
+from payments.providers.stripe import (
+    ProviderNotConfigured,
+    WebhookEvent,
+    adopting_refund,
+    apply_outcome,
+    is_current_attempt,
+    outcome_of,
+    record_refund_status,
+    verify_webhook,
+)
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/v1", tags=["webhooks"])
+
+PAYMENT_INTENT_EVENTS = frozenset(
+    {
+        "payment_intent.succeeded",
+        "payment_intent.payment_failed",
+        "payment_intent.canceled",
+        "payment_intent.amount_capturable_updated",
+        "payment_intent.requires_action",
+    }
+)
+REFUND_EVENTS = frozenset({"refund.created", "refund.updated"})
+# Who records a refund made outside the platform (in Stripe's dashboard).
+STRIPE = Principal(id="stripe", kind="provider", roles=frozenset({Role.FINANCE}))
+
+
+class RefundBeforePayment(Conflict):
+    code = "refund_before_payment"
+    title = "Refund reported before its payment"
+
+
+class WebhookReceipt(BaseModel):
+    received: bool = True
+    duplicate: bool = False
+
+
+@router.post(
+    "/webhooks/stripe",
+    responses=errors(InvalidSignature, MalformedWebhook, ProviderNotConfigured, RefundBeforePayment),
+)
+def stripe_webhook(
+    body: Annotated[bytes, Depends(raw_body)],
+    session: DbSession,
+    stripe_signature: Annotated[str | None, Header()] = None,
+) -> WebhookReceipt:
+    """Stripe's signed notification about a card payment or a refund; each event is applied once."""
+    return WebhookReceipt(duplicate=not apply_event(session, verify_webhook(body, stripe_signature)))
+
+
+def apply_event(session: Session, event: WebhookEvent) -> bool:
+    """Record a verified event and apply it; False, changing nothing, if it was recorded before."""
+    if not _claim(session, event.id, event.type, event.payload):
+        return False
+    if event.type in PAYMENT_INTENT_EVENTS:
+        apply_payment_intent(session, event.object)
+    elif event.type == "charge.refunded":
+        charge = event.object
+        data = (charge.get("refunds") or {}).get("data") or []
+        apply_refunds(session, charge.get("payment_intent"), list(reversed(data)))
+    elif event.type in REFUND_EVENTS:
+        apply_refunds(session, event.object.get("payment_intent"), [event.object])
+    return True
+
+
+def apply_payment_intent(session: Session, payment_intent: dict[str, Any]) -> bool:
+    """Apply what a Stripe PaymentIntent says to the intent it belongs to; returns whether it changed."""
+    intent = _locked_intent(
+        session, _metadata(payment_intent).get("hanoipay_intent"), payment_intent.get("id")
+    )
+    if intent is None or not is_current_attempt(intent, payment_intent):
+        log.info("stripe event about %s matches no current intent", payment_intent.get("id"))
+        return False
+    if intent.provider_ref is None:
+        intent.provider_ref = payment_intent["id"]
+    outcome = outcome_of(payment_intent)
+    if outcome.status == "requires_action" and intent.status != "processing":
+        return False  # only news to an intent still waiting for Stripe's answer; otherwise stale
+    return apply_outcome(session, intent, outcome)
+
+
+def apply_refunds(
+    session: Session, stripe_intent_id: str | None, stripe_refunds: list[dict[str, Any]]
+) -> None:
+    """Bring the intent's refunds in line with Stripe's: update ours, record those made at Stripe."""
+    named = next(
+        (_metadata(r)["hanoipay_intent"] for r in stripe_refunds if "hanoipay_intent" in _metadata(r)), None
+    )
+    intent = _locked_intent(session, named, stripe_intent_id)
+    if intent is None:
+        log.info("stripe refunds of %s match no intent", stripe_intent_id)
+        return
+    for stripe_refund in stripe_refunds:
+        ours = _metadata(stripe_refund).get("hanoipay_refund")
+        refund = session.get(Refund, ours, with_for_update=True, populate_existing=True) if ours else None
+        if refund is not None and refund.intent_id == intent.id:
+            record_refund_status(refund, stripe_refund.get("status"))
+        else:
+            _adopt_refund(session, intent, stripe_refund)
+
+
+def _adopt_refund(session: Session, intent: PaymentIntent, stripe_refund: dict[str, Any]) -> None:
+    """Record, once, a refund Stripe made that the platform did not ask for (or lost the record of)."""
+    status = stripe_refund.get("status")
+    if status not in ("succeeded", "pending"):
+        return
+    if intent.status != "succeeded":
+        raise RefundBeforePayment(
+            f"Stripe reports a refund of {intent.id} before its payment was applied; deliver it again later."
+        )
+    savepoint = session.begin_nested()
+    try:
+        if _claim(session, f"refund:{stripe_refund['id']}", "refund", stripe_refund):
+            with adopting_refund(session, status):
+                refunds.create_refund(
+                    session,
+                    STRIPE,
+                    intent.id,
+                    amount=int(stripe_refund["amount"]),
+                    reason=f"Refunded at Stripe ({stripe_refund['id']})",
+                )
+        savepoint.commit()
+    except HanoiPayError as error:
+        savepoint.rollback()
+        log.error("could not record stripe refund %s of %s: %s", stripe_refund["id"], intent.id, error.detail)
+
+
+def _claim(session: Session, external_id: str, type: str, payload: dict[str, Any]) -> bool:
+    """Insert the provider event; False if it was already there (a concurrent one waits for ours)."""
+    inserted = session.execute(
+        pg_insert(ProviderEvent)
+        .values(provider="stripe", external_id=external_id, type=type, payload=payload)
+        .on_conflict_do_nothing()
+        .returning(ProviderEvent.external_id)
+    ).scalar()
+    return inserted is not None
+
+
+def _locked_intent(session: Session, intent_id: Any, stripe_intent_id: Any) -> PaymentIntent | None:
+    """The Stripe intent named in metadata, or else found by its Stripe id, locked for the update."""
+    if isinstance(intent_id, str):
+        intent = session.get(PaymentIntent, intent_id, with_for_update=True, populate_existing=True)
+        if intent is not None and intent.provider == "stripe":
+            return intent
+    if not isinstance(stripe_intent_id, str):
+        return None
+    return session.scalars(
+        select(PaymentIntent)
+        .where(PaymentIntent.provider == "stripe", PaymentIntent.provider_ref == stripe_intent_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).first()
+
+
+def _metadata(stripe_object: dict[str, Any]) -> dict[str, Any]:
+    metadata = stripe_object.get("metadata")
+    return metadata if isinstance(metadata, dict) else {}
