@@ -261,10 +261,28 @@ def _market_by_vietqr(city: City, rng: random.Random) -> None:
     replay = bank_says(first["amount"], first["description"], first["transaction_id"])
     city.outcomes["bank webhook replayed, applied once"] += bool(replay["duplicate"])
     city.outcomes[f"vietqr {bank_says(45_000, 'chuyen tien', 'FT26UNMATCHED')['status']}"] += 1
+
+
+def _cards(city: City) -> None:
+    """A visitor pays for parking by card through Stripe, when a Stripe test key is set."""
     if get_settings().stripe_api_key is None:
         console.print(
             "cards: set HANOIPAY_STRIPE_API_KEY=sk_test_... (and internet) to add Stripe card payments"
         )
+        return
+    visitor, _ = city.people[1]
+    for card in ("pm_card_visa", "pm_card_chargeDeclined"):
+        body = {
+            "amount": 45_000,
+            "currency": "VND",
+            "merchant_id": city.merchants[0]["id"],
+            "purpose": "merchant_payment",
+            "provider": "stripe",
+            "payment_method": card,
+            "confirm": True,
+        }
+        answer = city.post("/v1/payment_intents", body, visitor, key=f"card-{card}").json()
+        city.outcomes[f"card {card}: {answer.get('code') or answer.get('status')}"] += 1
 
 
 def _drain(runtime: Runtime) -> int:
@@ -348,6 +366,7 @@ def run_demo(*, fresh: bool = True, people: int = 120, payments: int = 1_500, se
             seconds = _day(city, payments, rng)
             _special_cases(city)
             _market_by_vietqr(city, rng)
+            _cards(city)
             console.print(
                 "a market stall sold 20 meals by VietQR; the demo played the bank's signed webhooks"
             )

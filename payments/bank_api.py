@@ -4,13 +4,13 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from hanoipay.auth.deps import Caller
 from hanoipay.auth.service import Role, RoleNotAllowed
 from hanoipay.db import DbSession
-from hanoipay.errors import Conflict
-from hanoipay.http import errors, raw_body
+from hanoipay.errors import Conflict, InvalidRequest
+from hanoipay.http import errors, raw_body, require_json
 from hanoipay.settings import get_settings
 from payments import bank, payouts
 from payments.banks import bank_by_bin
@@ -18,6 +18,7 @@ from payments.exceptions import IntentNotFound, InvalidSignature, MalformedWebho
 from payments.intents import get_intent
 from payments.providers.vietqr import payload_for
 from payments.qr_image import render_png
+from payments.vietqr import VietQrError, parse_payload
 
 router = APIRouter(prefix="/v1")
 
@@ -25,6 +26,44 @@ router = APIRouter(prefix="/v1")
 class QrNotAvailable(Conflict):
     code = "qr_not_available"
     title = "No QR for this intent"
+
+
+class QrBadCrc(InvalidRequest):
+    code = "qr_bad_crc"
+
+
+class QrBadLength(InvalidRequest):
+    code = "qr_bad_length"
+
+
+class QrBadLayout(InvalidRequest):
+    code = "qr_bad_layout"
+
+
+class QrUnknownBank(InvalidRequest):
+    code = "qr_unknown_bank"
+
+
+_QR_ERRORS: dict[str, type[InvalidRequest]] = {
+    cls.code: cls for cls in (QrBadCrc, QrBadLength, QrBadLayout, QrUnknownBank)
+}
+
+
+class QrDecodeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    payload: str = Field(
+        min_length=1, max_length=512, description="The text a camera read from a VietQR code"
+    )
+
+
+class QrDecodeOut(BaseModel):
+    bank_bin: str
+    bank: str | None
+    account: str
+    amount: int | None
+    reference: str | None
+    point_of_initiation: str
+    merchant_name: str | None
 
 
 class BankTransactionOut(BaseModel):
@@ -84,6 +123,30 @@ def intent_qr(intent_id: str, session: DbSession, who: Caller) -> Response:
         reference=intent.reference,
     )
     return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=60"})
+
+
+@router.post(
+    "/vietqr/decode",
+    tags=["payment intents"],
+    dependencies=[Depends(require_json)],
+    responses=errors(QrBadCrc, QrBadLength, QrBadLayout, QrUnknownBank),
+)
+def decode_qr(body: QrDecodeIn, who: Caller) -> QrDecodeOut:
+    """Read a scanned VietQR payload (static or dynamic): the bank, account, amount and reference."""
+    try:
+        parsed = parse_payload(body.payload.strip())
+    except VietQrError as error:
+        raise _QR_ERRORS.get(error.code, QrBadLayout)(error.detail) from None
+    found = bank_by_bin(parsed.bank_bin)
+    return QrDecodeOut(
+        bank_bin=parsed.bank_bin,
+        bank=found.short_name if found else None,
+        account=parsed.account,
+        amount=parsed.amount,
+        reference=parsed.reference,
+        point_of_initiation=parsed.point_of_initiation,
+        merchant_name=parsed.merchant_name,
+    )
 
 
 @router.get("/bank_transactions", tags=["reconciliation"], responses=errors(RoleNotAllowed))

@@ -18,7 +18,7 @@ from payments import ledger
 from payments.bank import SIGNATURE_HEADER, sign
 from payments.jobs import expire_vietqr_intents
 from payments.models import BankTransaction, JournalEntry, Merchant, PaymentIntent
-from payments.vietqr import parse_payload
+from payments.vietqr import build_payload, crc16_ccitt_false, parse_payload
 from tests.factories import auth, make_merchant, make_user, make_wallet
 
 KID, SECRET = "bank-test", "a shared secret the bank and the platform hold"
@@ -367,3 +367,45 @@ class TestRefund:
         )
         assert over.json()["code"] == "amount_exceeds_refundable"
         assert_ledger_sound()
+
+
+class TestDecode:
+    def test_a_scanned_payload_is_read_back(self, api):
+        user = make_user()
+        payload = build_payload(
+            bank_bin="970436", account="0011002233445", amount=85_000, reference="HP TEST 42"
+        )
+        r = api.post("/v1/vietqr/decode", json={"payload": payload}, headers=auth(user))
+        assert r.status_code == 200, r.text
+        assert r.json() | {"merchant_name": None} == {
+            "bank_bin": "970436",
+            "bank": "Vietcombank",
+            "account": "0011002233445",
+            "amount": 85_000,
+            "reference": "HP TEST 42",
+            "point_of_initiation": "dynamic",
+            "merchant_name": None,
+        }
+
+    @pytest.mark.parametrize(
+        ("mangle", "code"),
+        [
+            (lambda p: p[:-4] + ("0000" if p[-4:] != "0000" else "FFFF"), "qr_bad_crc"),
+            (lambda p: p[:21], "qr_bad_length"),
+            (lambda p: "000201" + "38990010A000000727", "qr_bad_length"),
+        ],
+        ids=["wrong_crc", "truncated", "bad_length"],
+    )
+    def test_a_damaged_payload_is_refused_with_its_code(self, api, mangle, code):
+        payload = build_payload(bank_bin="970436", account="0011002233445", amount=85_000, reference="HP1")
+        r = api.post("/v1/vietqr/decode", json={"payload": mangle(payload)}, headers=auth(make_user()))
+        assert r.status_code == 422
+        assert r.json()["code"] == code
+
+    def test_an_unknown_bank_is_named(self, api):
+        payload = build_payload(bank_bin="970436", account="1", amount=1_000)
+        forged = payload.replace("970436", "999999")
+        body = forged[:-4]
+        forged = body + f"{crc16_ccitt_false(body.encode()):04X}"
+        r = api.post("/v1/vietqr/decode", json={"payload": forged}, headers=auth(make_user()))
+        assert r.json()["code"] == "qr_unknown_bank"
