@@ -25,6 +25,7 @@ def create_merchant(
     payout_bank_bin: str,
     payout_account: str,
     payout_account_name: str,
+    overpayment_policy: str = "refund",
 ) -> Merchant:
     """Register a merchant and open its payable account; admin only."""
     who.require(Role.ADMIN)
@@ -51,6 +52,7 @@ def create_merchant(
         payout_bank_bin=payout_bank_bin,
         payout_account=payout_account,
         payout_account_name=payout_account_name,
+        overpayment_policy=overpayment_policy,
         account_id=account.id,
     )
     session.add(merchant)

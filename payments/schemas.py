@@ -30,6 +30,10 @@ class MerchantCreate(Strict):
     payout_bank_bin: str = Field(pattern=r"^\d{6}$")
     payout_account: str = Field(pattern=r"^[0-9A-Za-z]{1,19}$")
     payout_account_name: str = Field(min_length=1, max_length=100)
+    overpayment_policy: Literal["refund", "credit_wallet"] = Field(
+        default="refund",
+        description="The excess of a bank transfer: refunded by payout, or credited to the payer's wallet",
+    )
 
 
 class MerchantOut(Out):
@@ -41,6 +45,7 @@ class MerchantOut(Out):
     payout_bank_bin: str
     payout_account: str
     payout_account_name: str
+    overpayment_policy: str
     account_id: str
     created_at: datetime
 

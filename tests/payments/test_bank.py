@@ -207,11 +207,20 @@ class TestMatching:
         assert_ledger_sound()
 
     def test_overpayment_credits_the_payers_wallet_when_the_merchant_says_so(self, api):
-        user, merchant = make_user(), make_merchant(fee_bps=0)
+        user, admin = make_user(), make_user(["admin"])
+        body = {
+            "name": "Phở Bát Đàn",
+            "kind": "market_vendor",
+            "fee_bps": 0,
+            "payout_bank_bin": "970436",
+            "payout_account": "0011",
+            "payout_account_name": "BAT DAN",
+            "overpayment_policy": "credit_wallet",
+        }
+        created = api.post("/v1/merchants", json=body, headers=auth(admin)).json()
+        assert created["overpayment_policy"] == "credit_wallet"
         with job_session() as session:
-            session.execute(
-                update(Merchant).where(Merchant.id == merchant.id).values(overpayment_policy="credit_wallet")
-            )
+            merchant = session.get(Merchant, created["id"])
         wallet = make_wallet(user)
         intent = qr_intent(api, user, merchant, 50_000)
         assert transfer(api, 52_000, intent["next_action"]["reference"]).json()["status"] == "applied"
