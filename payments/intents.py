@@ -4,6 +4,7 @@ requires_payment_method → requires_confirmation → (requires_action | process
     → (requires_capture) → succeeded, or canceled
 """
 
+import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -12,7 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from hanoipay.auth.service import Principal, Role
-from hanoipay.errors import Forbidden
+from hanoipay.errors import Forbidden, HanoiPayError
 from hanoipay.ids import new_id
 from hanoipay.settings import get_settings
 from payments import events, ledger
@@ -34,6 +35,8 @@ from payments.money import CURRENCIES, fee_for
 from payments.providers.base import PaymentMethod, get_provider
 from payments.purposes import get_purpose
 from payments.wallets import wallet_to_pay_from
+
+log = logging.getLogger(__name__)
 
 CONFIRMABLE = frozenset({"requires_payment_method", "requires_confirmation"})
 CANCELABLE = frozenset(
@@ -333,9 +336,16 @@ def void_expired_authorizations(session: Session, *, now: datetime | None = None
         .limit(limit)
         .with_for_update(skip_locked=True)
     ).all()
+    voided = 0
     for intent in expired:
-        cancel_expired(session, intent)
-    return len(expired)
+        # One intent per savepoint: a provider refusing one void (Stripe down) must not undo the others.
+        try:
+            with session.begin_nested():
+                cancel_expired(session, intent)
+            voided += 1
+        except HanoiPayError as error:
+            log.warning("could not void expired authorization %s: %s", intent.id, error.detail)
+    return voided
 
 
 def list_intents(

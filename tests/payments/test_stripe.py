@@ -17,6 +17,7 @@ from hanoipay.db import job_session
 from hanoipay.jobs import OutboxMessage
 from hanoipay.settings import get_settings
 from payments import ledger
+from payments.jobs import void_expired_authorizations
 from payments.models import JournalEntry, PaymentIntent, ProviderEvent, Refund
 from payments.providers.base import register_provider
 from payments.providers.stripe import StripeProvider
@@ -725,3 +726,34 @@ def test_wallet_top_up_by_card_credits_the_customers_wallet(api, fake):
     assert posted(wallet.account_id) == 200_000
     assert clearing() == 200_000
     assert_ledger_sound()
+
+
+def test_one_failing_void_does_not_undo_the_other_expired_authorizations(api, fake):
+    user, merchant = make_user(), make_merchant()
+    card = card_payment(api, user, merchant, capture_method="manual").json()
+    wallet = make_wallet(user, balance=20_000)
+    body = {
+        "amount": 20_000,
+        "currency": "VND",
+        "merchant_id": merchant.id,
+        "purpose": "merchant_payment",
+        "provider": "wallet",
+        "wallet_id": wallet.id,
+        "confirm": True,
+        "capture_method": "manual",
+    }
+    held = api.post("/v1/payment_intents", json=body, headers=auth(user)).json()
+    with job_session() as session:
+        session.execute(
+            update(PaymentIntent)
+            .where(PaymentIntent.id.in_([card["id"], held["id"]]))
+            .values(capture_before=datetime.now(UTC) - timedelta(seconds=1))
+        )
+    fake.fail_next(3, status=500, path_prefix="/v1/payment_intents")
+    assert void_expired_authorizations() == 1
+    assert get_intent(api, user, held["id"])["status"] == "canceled"
+    assert get_intent(api, user, card["id"])["status"] == "requires_capture"  # tried again on the next run
+    with job_session() as session:
+        assert ledger.balance(session, wallet.account_id).available == 20_000
+    assert void_expired_authorizations() == 1
+    assert get_intent(api, user, card["id"])["status"] == "canceled"
