@@ -19,6 +19,7 @@ from hanoipay.app import create_app, register_domains
 from hanoipay.db import job_session
 from hanoipay.runtime import start_runtime
 from hanoipay.settings import get_settings
+from payments.ledger import VerifyReport
 
 app = typer.Typer(help="HanoiPay: cashless payments and e-tickets for a city.", no_args_is_help=True)
 users_app = typer.Typer(help="Manage users.", no_args_is_help=True)
@@ -177,11 +178,8 @@ def ledger_verify() -> None:
         raise typer.Exit(1)
 
 
-def print_verify_report(report: "object") -> None:
+def print_verify_report(report: VerifyReport) -> None:
     """Print what `ledger verify` found."""
-    from payments.ledger import VerifyReport
-
-    assert isinstance(report, VerifyReport)
     console.print(f"{report.entries} entries, {report.lines} lines, {report.accounts} accounts checked")
     problems = Table("problem", "object", "expected (from lines)", "found")
     for entry_id, currency, total in report.unbalanced_entries:

@@ -22,6 +22,7 @@ from sqlalchemy import func, select
 
 from hanoipay.app import create_app
 from hanoipay.auth.service import create_user
+from hanoipay.cli import print_verify_report
 from hanoipay.db import job_session
 from hanoipay.runtime import Runtime, start_runtime
 from hanoipay.settings import get_settings
@@ -338,8 +339,6 @@ def _summary(city: City, seconds: float, payments: int, jobs: int) -> bool:
         f"{payments} wallet payments over HTTP in {seconds:.1f}s ({payments / seconds:.0f}/s, 8 clients); "
         f"{jobs} jobs drained by an RQ worker; {delivered} events delivered"
     )
-    from hanoipay.cli import print_verify_report
-
     print_verify_report(report)
     return report.ok
 

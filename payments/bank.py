@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, ValidationError
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
@@ -27,8 +27,8 @@ from hanoipay.ids import new_id
 from hanoipay.settings import get_settings
 from payments import events, ledger
 from payments.exceptions import InvalidSignature, MalformedWebhook
-from payments.intents import apply_provider_status, cancel_expired, intent_data
-from payments.models import BankTransaction, Merchant, PaymentIntent, Wallet
+from payments.intents import apply_provider_status, cancel_expired_batch, intent_data
+from payments.models import BankTransaction, PaymentIntent, Wallet
 from payments.money import MAX_AMOUNT
 from payments.payouts import queue_payout
 from payments.providers.vietqr import REFERENCE_PREFIX
@@ -96,7 +96,7 @@ def references_in(description: str) -> list[str]:
 
 def apply_notification(session: Session, note: BankNotification) -> dict[str, Any]:
     """Record the transfer once, post it, and apply it to the intent its reference names."""
-    txn_id = session.execute(
+    txn = session.scalars(
         pg_insert(BankTransaction)
         .values(
             id=new_id("btx"),
@@ -111,12 +111,10 @@ def apply_notification(session: Session, note: BankNotification) -> dict[str, An
             status="received",
         )
         .on_conflict_do_nothing(index_elements=["bank_txn_id"])
-        .returning(BankTransaction.id)
-    ).scalar()
-    if txn_id is None:
+        .returning(BankTransaction)
+    ).first()
+    if txn is None:
         return {"received": True, "duplicate": True}
-    txn = session.get(BankTransaction, txn_id)
-    assert txn is not None
     receipts = ledger.receipts_account(session, "vietqr", note.currency)
     ledger.post_entry(
         session,
@@ -179,7 +177,7 @@ def _apply(session: Session, txn: BankTransaction, intent: PaymentIntent | None)
 
 def _settle_excess(session: Session, txn: BankTransaction, intent: PaymentIntent, excess: int) -> None:
     """Credit the payer's wallet, or keep the excess for a refund payout, as the merchant chose."""
-    merchant = session.get(Merchant, intent.merchant_id) if intent.merchant_id else None
+    merchant = intent.merchant
     wallet = None
     if intent.purpose == "wallet_topup":
         wallet = session.get(Wallet, intent.purpose_ref)
@@ -228,11 +226,13 @@ def expire_waiting_intents(session: Session, *, limit: int = 500) -> int:
         .limit(limit)
         .with_for_update(skip_locked=True)
     ).all()
-    for intent in expired:
-        cancel_expired(session, intent)
-        for txn in session.scalars(select(BankTransaction).where(BankTransaction.intent_id == intent.id)):
-            txn.status, txn.note = "unapplied", "the intent expired before it was paid in full"
-    return len(expired)
+    canceled = cancel_expired_batch(session, expired)
+    session.execute(
+        update(BankTransaction)
+        .where(BankTransaction.intent_id.in_([i.id for i in expired if i.status == "canceled"]))
+        .values(status="unapplied", note="the intent expired before it was paid in full")
+    )
+    return canceled
 
 
 def list_transactions(session: Session, status: str | None, *, limit: int = 500) -> list[BankTransaction]:

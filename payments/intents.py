@@ -5,6 +5,7 @@ requires_payment_method → requires_confirmation → (requires_action | process
 """
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -32,8 +33,8 @@ from payments.exceptions import (
 from payments.merchants import get_merchant, payable_account
 from payments.models import Merchant, PaymentIntent
 from payments.money import CURRENCIES, fee_for
-from payments.providers.base import PaymentMethod, get_provider
-from payments.purposes import get_purpose
+from payments.providers.base import PaymentMethod, Provider, get_provider
+from payments.purposes import Purpose, get_purpose
 from payments.wallets import wallet_to_pay_from
 
 log = logging.getLogger(__name__)
@@ -113,9 +114,7 @@ def create_intent(
     elif merchant_id is not None:
         raise MerchantNotFound(f"Purpose {purpose} is not paid to a merchant.")
     if provider is not None:
-        get_provider(provider)
-        if spec.providers is not None and provider not in spec.providers:
-            raise UnknownProvider(f"Purpose {purpose} cannot be paid with {provider}.")
+        _provider_for(spec, provider)
     if who.kind == "user" and not who.has(Role.CUSTOMER, Role.FINANCE, Role.ADMIN) and merchant is None:
         raise Forbidden("Only customers and staff create intents with no merchant.")
     payer = who.id if who.kind == "user" and who.merchant_id is None and not who.is_staff else None
@@ -169,6 +168,14 @@ def confirm_intent(
     return intent
 
 
+def _provider_for(spec: Purpose, name: str | None) -> Provider:
+    """The named provider, if the purpose may be paid with it."""
+    chosen = get_provider(name)
+    if spec.providers is not None and chosen.name not in spec.providers:
+        raise UnknownProvider(f"Purpose {spec.name} cannot be paid with {chosen.name}.")
+    return chosen
+
+
 def _confirm(
     session: Session, who: Principal, intent: PaymentIntent, provider: str | None, method: PaymentMethod
 ) -> None:
@@ -176,10 +183,7 @@ def _confirm(
         raise IntentNotConfirmable(f"Intent {intent.id} is {intent.status}; it can no longer be confirmed.")
     if provider is None and intent.provider is None:
         raise PaymentMethodRequired("Name how to pay: provider (and wallet_id for a wallet).")
-    chosen = get_provider(provider or intent.provider)
-    spec = get_purpose(intent.purpose)
-    if spec.providers is not None and chosen.name not in spec.providers:
-        raise UnknownProvider(f"Purpose {intent.purpose} cannot be paid with {chosen.name}.")
+    chosen = _provider_for(get_purpose(intent.purpose), provider or intent.provider)
     if intent.payer_id is not None and who.kind == "user" and intent.payer_id != who.id and not who.is_staff:
         raise IntentNotFound(f"No payment intent {intent.id}.")
     chosen.prepare(session, who, intent, method)
@@ -336,16 +340,24 @@ def void_expired_authorizations(session: Session, *, now: datetime | None = None
         .limit(limit)
         .with_for_update(skip_locked=True)
     ).all()
-    voided = 0
+    return cancel_expired_batch(session, expired)
+
+
+def cancel_expired_batch(session: Session, expired: Sequence[PaymentIntent]) -> int:
+    """Cancel intents whose time ran out, each in its own savepoint; returns how many were canceled.
+
+    A provider refusing one void (Stripe down) must not undo the others; that intent is tried again on
+    the next run.
+    """
+    canceled = 0
     for intent in expired:
-        # One intent per savepoint: a provider refusing one void (Stripe down) must not undo the others.
         try:
             with session.begin_nested():
                 cancel_expired(session, intent)
-            voided += 1
+            canceled += 1
         except HanoiPayError as error:
-            log.warning("could not void expired authorization %s: %s", intent.id, error.detail)
-    return voided
+            log.warning("could not cancel expired intent %s: %s", intent.id, error.detail)
+    return canceled
 
 
 def list_intents(

@@ -105,10 +105,10 @@ def open_account(
                 account_id=account_id, non_negative=balance_mode == "checked", updated_at=func.now()
             )
         )
-    account = session.scalars(select(LedgerAccount).where(LedgerAccount.code == code)).one()
-    ref = _ref(account)
-    if account_id is None:
-        _cache[code] = ref
+        # Not cached yet: the transaction that opened it may still roll back.
+        return AccountRef(account_id, code, type, currency, balance_mode)
+    ref = _ref(session.scalars(select(LedgerAccount).where(LedgerAccount.code == code)).one())
+    _cache[code] = ref
     return ref
 
 

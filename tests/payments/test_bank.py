@@ -418,3 +418,41 @@ class TestDecode:
         forged = body + f"{crc16_ccitt_false(body.encode()):04X}"
         r = api.post("/v1/vietqr/decode", json={"payload": forged}, headers=auth(make_user()))
         assert r.json()["code"] == "qr_unknown_bank"
+
+
+class TestRaces:
+    def test_two_partial_transfers_at_once_complete_the_intent_once(self, api):
+        user, merchant = make_user(), make_merchant(fee_bps=0)
+        intent = qr_intent(api, user, merchant, 100_000)
+        ref = intent["next_action"]["reference"]
+        with ThreadPoolExecutor(2) as pool:
+            results = list(
+                pool.map(lambda txn: transfer(api, 50_000, ref, txn=txn), ["FT-HALF-1", "FT-HALF-2"])
+            )
+        assert sorted(r.json()["status"] for r in results) == ["applied", "partial"]
+        got = intent_status(api, user, intent["id"])
+        assert (got["status"], got["amount_collected"], got["amount_received"]) == (
+            "succeeded",
+            100_000,
+            100_000,
+        )
+        assert posted(merchant.account_id) == 100_000
+        assert receipts() == 0
+        assert_ledger_sound()
+
+    def test_a_payout_confirmed_twice_at_once_moves_money_once(self, api):
+        user, merchant = make_user(), make_merchant(fee_bps=0)
+        intent = qr_intent(api, user, merchant, 50_000)
+        transfer(api, 70_000, intent["next_action"]["reference"])
+        finance = make_user(["finance"])
+        payout = api.get("/v1/payouts", headers=auth(finance)).json()[0]
+        with ThreadPoolExecutor(4) as pool:
+            results = list(
+                pool.map(
+                    lambda _: api.post(f"/v1/payouts/{payout['id']}/mark_paid", headers=auth(finance)),
+                    range(4),
+                )
+            )
+        assert sorted(r.status_code for r in results) == [200, 409, 409, 409]
+        assert receipts() == 0
+        assert_ledger_sound()

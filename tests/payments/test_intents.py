@@ -1,5 +1,6 @@
 """Payment intents over HTTP: create, confirm, capture, cancel, list, and their refusals."""
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select, update
@@ -312,3 +313,37 @@ class TestListing:
         r = api.get("/v1/payment_intents", params={"created_gte": "yesterday"}, headers=auth(user))
         assert r.status_code == 422
         assert r.json()["code"] == "validation_error"
+
+
+class TestCaptureRaces:
+    def test_concurrent_captures_capture_once(self, api):
+        user, merchant = make_user(), make_merchant(fee_bps=0)
+        wallet = make_wallet(user, balance=50_000)
+        intent = authorize(api, user, merchant, wallet, 20_000)
+        vendor = make_user(["vendor"], merchant_id=merchant.id)
+        with ThreadPoolExecutor(6) as pool:
+            results = list(
+                pool.map(
+                    lambda _: api.post(f"/v1/payment_intents/{intent['id']}/capture", headers=auth(vendor)),
+                    range(6),
+                )
+            )
+        assert sorted(r.status_code for r in results) == [200] + [409] * 5
+        assert {r.json()["code"] for r in results if r.status_code == 409} == {"intent_not_capturable"}
+        assert wallet_available(wallet) == 30_000
+        assert merchant_posted(merchant) == 20_000
+
+    def test_capture_racing_a_cancel_does_one_or_the_other(self, api):
+        user, merchant = make_user(), make_merchant(fee_bps=0)
+        wallet = make_wallet(user, balance=50_000)
+        intent = authorize(api, user, merchant, wallet, 20_000)
+        vendor = make_user(["vendor"], merchant_id=merchant.id)
+        with ThreadPoolExecutor(2) as pool:
+            capture, cancel = pool.map(
+                lambda action: api.post(f"/v1/payment_intents/{intent['id']}/{action}", headers=auth(vendor)),
+                ["capture", "cancel"],
+            )
+        assert sorted([capture.status_code, cancel.status_code]) == [200, 409]
+        final = api.get(f"/v1/payment_intents/{intent['id']}", headers=auth(vendor)).json()["status"]
+        assert wallet_available(wallet) == (30_000 if final == "succeeded" else 50_000)
+        assert merchant_posted(merchant) == (20_000 if final == "succeeded" else 0)
