@@ -28,6 +28,8 @@ COPY payments/ payments/
 COPY parking/ parking/
 COPY tickets/ tickets/
 COPY merchants/ merchants/
+COPY reconciliation/ reconciliation/
+COPY city/ city/
 COPY migrations/ migrations/
 RUN pip install -e . \
     && python -c "from hanoipay.runtime import MIGRATIONS; assert (MIGRATIONS / 'env.py').is_file(), MIGRATIONS" \

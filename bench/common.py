@@ -13,8 +13,8 @@ from pathlib import Path
 import httpx
 from sqlalchemy import text
 
+from city.domains import register_domains
 from hanoipay import db, jobs
-from hanoipay.app import register_domains
 from hanoipay.db import sqlalchemy_url
 from hanoipay.embedded import EmbeddedPostgres, EmbeddedRedis
 from hanoipay.runtime import migrate_to_head
@@ -88,7 +88,7 @@ class ApiServer:
         }
         command = [
             "-m",
-            "hanoipay.cli",
+            "city.cli",
             "api",
             "--host",
             "127.0.0.1",

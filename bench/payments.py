@@ -160,7 +160,7 @@ def raw_rate(
                 (ev, merchant_id, pi, json.dumps({"id": pi})),
             )
             c.execute(
-                "INSERT INTO outbox (job, kwargs) VALUES ('payments.jobs.deliver_event', %s) RETURNING id",
+                "INSERT INTO outbox (job, kwargs) VALUES ('payments.deliver_event', %s) RETURNING id",
                 (json.dumps({"event_id": ev}),),
             )
 

@@ -1,1 +1,1 @@
-"""HanoiPay infrastructure: app factory, settings, database, auth, errors, jobs, embedded servers and CLI."""
+"""HanoiPay infrastructure every domain uses: settings, database, auth, errors, ids, jobs, servers."""

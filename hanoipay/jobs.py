@@ -3,16 +3,20 @@
 A side effect that leaves the database is written as an outbox row in the same transaction as the
 change that causes it. After the commit the rows are relayed to RQ; if Redis is down they stay in the
 table and the sweeper relays them once it is back, so a payment never waits on, or is lost to, Redis.
+
+Jobs have stable names (`"payments.deliver_event"`), registered with `@job(name)`. Outbox rows and the
+queue store the name, never an import path, so moving a function to another module orphans nothing:
+RQ runs `run_job(name, **kwargs)`, which looks the name up in this process's registry.
 """
 
 import logging
 import queue
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import redis
 from rq import Queue, Retry
@@ -28,6 +32,39 @@ log = logging.getLogger(__name__)
 RETRY_INTERVALS = [1, 5, 30, 120, 600]
 _redis: redis.Redis | None = None
 _OUTBOX = "hanoipay.outbox"
+_registry: dict[str, Callable[..., Any]] = {}
+JobFunction = TypeVar("JobFunction", bound=Callable[..., Any])
+
+
+class UnknownJob(LookupError):
+    """A job name no module of this process registered."""
+
+
+def job(name: str) -> Callable[[JobFunction], JobFunction]:
+    """Register the decorated function as the job called `name` (stable once rows or queues hold it)."""
+
+    def register(function: JobFunction) -> JobFunction:
+        existing = _registry.get(name)
+        if existing is not None and existing.__qualname__ != function.__qualname__:
+            taken_by = f"{existing.__module__}.{existing.__qualname__}"
+            raise ValueError(f"job name {name!r} is already taken by {taken_by}")
+        _registry[name] = function
+        return function
+
+    return register
+
+
+def run_job(job_name: str, /, **kwargs: Any) -> Any:
+    """Run the job registered as `job_name`: what RQ executes for every queued job."""
+    function = _registry.get(job_name)
+    if function is None:
+        raise UnknownJob(f"no job is registered as {job_name!r}; is its domain registered in this process?")
+    return function(**kwargs)
+
+
+def registered_jobs() -> list[str]:
+    """The names of every job registered in this process."""
+    return sorted(_registry)
 
 
 class OutboxMessage(CreatedAt, Base):
@@ -69,12 +106,17 @@ class _Pending:
     kwargs: dict[str, Any]
 
 
-def enqueue_after_commit(session: Session, job: str, **kwargs: Any) -> None:
-    """Write an outbox row for `job(**kwargs)`; it is enqueued only if and after the transaction commits."""
+def enqueue_after_commit(session: Session, job_name: str, **kwargs: Any) -> None:
+    """Write an outbox row for the named job; it is enqueued only if and after the transaction commits."""
     row_id = session.execute(
-        insert(OutboxMessage).values(job=job, kwargs=kwargs).returning(OutboxMessage.id)
+        insert(OutboxMessage).values(job=job_name, kwargs=kwargs).returning(OutboxMessage.id)
     ).scalar_one()
-    session.info.setdefault(_OUTBOX, []).append(_Pending(row_id, job, kwargs))
+    session.info.setdefault(_OUTBOX, []).append(_Pending(row_id, job_name, kwargs))
+
+
+def enqueue(job_name: str, *, job_id: str | None = None, **kwargs: Any) -> None:
+    """Put the named job on the queue now (for jobs that fan out work; money changes use the outbox)."""
+    get_queue().enqueue_call(run_job, args=(job_name,), kwargs=kwargs, job_id=job_id)
 
 
 @event.listens_for(Session, "after_commit")
@@ -97,7 +139,9 @@ def _enqueue(pending: Sequence[_Pending]) -> bool:
         with get_redis().pipeline() as pipe:
             queue.enqueue_many(
                 [
-                    Queue.prepare_data(p.job, kwargs=p.kwargs, job_id=f"outbox-{p.id}", retry=retry)
+                    Queue.prepare_data(
+                        run_job, args=(p.job,), kwargs=p.kwargs, job_id=f"outbox-{p.id}", retry=retry
+                    )
                     for p in pending
                 ],
                 pipeline=pipe,
@@ -191,6 +235,7 @@ def relay(*, older_than_seconds: int = 0, limit: int = 1000) -> int:
         return len(rows)
 
 
+@job("outbox.sweep")
 def sweep_outbox() -> int:
     """Relay outbox rows that the after-commit relay missed (Redis down, process killed)."""
     total = 0

@@ -1,1 +1,1 @@
-"""Merchants: staff, market stalls and VietQR, tuition billing, payouts and statements (a later issue)."""
+"""Merchants: staff, market stalls and VietQR, tuition billing, payouts and statements."""

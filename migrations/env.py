@@ -3,9 +3,7 @@
 from alembic import context
 from sqlalchemy import create_engine, pool
 
-import hanoipay.auth.models
-import hanoipay.jobs  # noqa: F401
-import payments.models  # noqa: F401
+import city.domains  # noqa: F401  (imports every domain, so every model is in the metadata)
 from hanoipay.db import Base
 
 config = context.config

@@ -1,1 +1,1 @@
-"""Parking: zones, spots, tariffs, spot search, parking sessions and enforcement look-up (a later issue)."""
+"""Parking: zones, spots, tariffs, spot search, parking sessions and enforcement look-up."""

@@ -18,5 +18,5 @@ def publish(
     session.execute(
         insert(Event).values(id=event_id, type=type, merchant_id=merchant_id, object_id=object_id, data=data)
     )
-    enqueue_after_commit(session, "payments.jobs.deliver_event", event_id=event_id)
+    enqueue_after_commit(session, "payments.deliver_event", event_id=event_id)
     return event_id

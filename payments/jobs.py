@@ -7,7 +7,7 @@ from datetime import timedelta
 from sqlalchemy import func, select, update
 
 from hanoipay.db import job_session
-from hanoipay.jobs import get_queue, get_redis
+from hanoipay.jobs import enqueue, get_redis, job
 from payments import bank, idempotency, intents, ledger
 from payments.models import Event
 
@@ -16,6 +16,7 @@ log = logging.getLogger(__name__)
 EVENTS_CHANNEL = "hanoipay:events"
 
 
+@job("payments.deliver_event")
 def deliver_event(event_id: str) -> bool:
     """Publish an event to its merchant's live channel and mark it delivered; harmless to repeat."""
     with job_session() as session:
@@ -29,6 +30,7 @@ def deliver_event(event_id: str) -> bool:
         return True
 
 
+@job("payments.redeliver_overdue_events")
 def redeliver_overdue_events(older_than_seconds: int = 300, limit: int = 1_000) -> int:
     """Queue again events still undelivered after a while (a Redis that lost its data, a dead worker)."""
     cutoff = func.now() - timedelta(seconds=older_than_seconds)
@@ -39,20 +41,21 @@ def redeliver_overdue_events(older_than_seconds: int = 300, limit: int = 1_000) 
             .order_by(Event.id)
             .limit(limit)
         ).all()
-    queue = get_queue()
     for event_id in overdue:
-        queue.enqueue(deliver_event, event_id=event_id, job_id=f"redeliver-{event_id}")
+        enqueue("payments.deliver_event", job_id=f"redeliver-{event_id}", event_id=event_id)
     if overdue:
         log.warning("re-queued %d overdue events", len(overdue))
     return len(overdue)
 
 
+@job("payments.expire_vietqr_intents")
 def expire_vietqr_intents() -> int:
     """Cancel VietQR intents whose code expired unpaid."""
     with job_session() as session:
         return bank.expire_waiting_intents(session)
 
 
+@job("payments.void_expired_authorizations")
 def void_expired_authorizations() -> int:
     """Cancel authorizations left uncaptured past their capture window."""
     with job_session() as session:
@@ -62,6 +65,7 @@ def void_expired_authorizations() -> int:
     return voided
 
 
+@job("payments.roll_up_balances")
 def roll_up_balances() -> int:
     """Fold hot accounts' pending deltas into their balance rows."""
     total = 0
@@ -73,6 +77,7 @@ def roll_up_balances() -> int:
             return total
 
 
+@job("payments.purge_idempotency_keys")
 def purge_idempotency_keys() -> int:
     """Delete idempotency keys older than their 24-hour life."""
     with job_session() as session:

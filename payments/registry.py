@@ -1,5 +1,8 @@
-"""The core's own purposes and providers, registered once per process."""
+"""The core's own purposes, providers and jobs, registered once per process."""
 
+import hanoipay.jobs  # noqa: F401  (importing a jobs module registers its jobs by name)
+import payments.jobs
+import payments.stripe_jobs  # noqa: F401
 from payments.providers.base import register_provider
 from payments.providers.manual import ManualProvider
 from payments.providers.stripe import StripeProvider
@@ -13,7 +16,7 @@ MERCHANT_PAYMENT = Purpose(name="merchant_payment")
 
 
 def register_core() -> None:
-    """Register the wallet and manual providers and the core purposes."""
+    """Register the core's providers and purposes; importing this module registered its jobs."""
     register_provider(WalletProvider())
     register_provider(ManualProvider())
     register_provider(VietQrProvider())

@@ -6,6 +6,7 @@ from datetime import timedelta
 from sqlalchemy import func, select
 
 from hanoipay.db import job_session
+from hanoipay.jobs import job
 from payments.models import PaymentIntent, Refund
 from payments.providers.base import get_provider
 from payments.providers.stripe import StripeProvider
@@ -19,6 +20,7 @@ def _stripe() -> StripeProvider:
     return provider
 
 
+@job("stripe.settle_processing_intent")
 def settle_processing_intent(intent_id: str) -> bool:
     """Ask Stripe where a `processing` intent stands and apply its answer once; returns whether it changed."""
     with job_session() as session:
@@ -28,6 +30,7 @@ def settle_processing_intent(intent_id: str) -> bool:
         return _stripe().settle(session, intent)
 
 
+@job("stripe.settle_pending_refund")
 def settle_pending_refund(refund_id: str) -> bool:
     """Repeat a Stripe refund whose answer was lost and record what Stripe did; returns whether it changed."""
     with job_session() as session:
@@ -40,6 +43,7 @@ def settle_pending_refund(refund_id: str) -> bool:
         return _stripe().settle_refund(session, intent, refund)
 
 
+@job("stripe.settle_stale_objects")
 def settle_stale_stripe_objects(older_than_seconds: int = 300, limit: int = 100) -> int:
     """Settle Stripe intents left processing and refunds left pending (a lost job or webhook)."""
     cutoff = func.now() - timedelta(seconds=older_than_seconds)

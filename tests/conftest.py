@@ -25,33 +25,16 @@ import redis
 import uvicorn
 from sqlalchemy import text
 
+from city.app import create_app
+from city.domains import register_domains
 from hanoipay import db, jobs
-from hanoipay.app import create_app
-from hanoipay.db import sqlalchemy_url
+from hanoipay.db import Base, sqlalchemy_url
 from hanoipay.embedded import EmbeddedPostgres, EmbeddedRedis
 from hanoipay.runtime import migrate_to_head
 from payments.ledger import clear_account_cache
 
-TABLES = [
-    "payout",
-    "bank_transaction",
-    "provider_event",
-    "refund",
-    "hold",
-    "payment_intent",
-    "wallet",
-    "journal_line",
-    "journal_entry",
-    "balance_delta",
-    "account_balance",
-    "api_key",
-    "app_user",
-    "merchant",
-    "ledger_account",
-    "event",
-    "idempotency_key",
-    "outbox",
-]
+# Every table of every domain (the composition root imported all their models above).
+TABLES = ", ".join(table.name for table in Base.metadata.sorted_tables)
 
 
 def _reset_schema(url: str) -> None:
@@ -74,6 +57,7 @@ def database_url() -> Iterator[str]:
         url = sqlalchemy_url(server.start())
     _reset_schema(url)
     migrate_to_head(url)
+    register_domains()
     os.environ["HANOIPAY_DATABASE_URL"] = url
     db.init_engine(url, pool_size=30)
     yield url
@@ -144,7 +128,7 @@ def live_server(database_url: str, redis_url: str) -> Iterator[LiveServer]:
 def clean_state(database_url: str, redis_url: str) -> None:
     """Every test starts with empty tables and an empty Redis database."""
     with db.get_engine().begin() as conn:
-        conn.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
+        conn.execute(text(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE"))
     clear_account_cache()
     redis.Redis.from_url(redis_url).flushdb()
 

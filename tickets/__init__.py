@@ -1,1 +1,1 @@
-"""Transit tickets: network, fares, rider cards, dynamic QR, validators, taps, capping (a later issue)."""
+"""Transit tickets: network, fares, rider cards, dynamic QR, validators, taps, capping."""

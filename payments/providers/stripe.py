@@ -61,8 +61,8 @@ ATTEMPT = "stripe_attempt"
 # Stripe keeps idempotency keys for 24 hours; after that a replayed create would charge again.
 REPLAY_WINDOW = timedelta(hours=23)
 WEBHOOK_TOLERANCE_SECONDS = 300
-SETTLE_INTENT_JOB = "payments.stripe_jobs.settle_processing_intent"
-SETTLE_REFUND_JOB = "payments.stripe_jobs.settle_pending_refund"
+SETTLE_INTENT_JOB = "stripe.settle_processing_intent"
+SETTLE_REFUND_JOB = "stripe.settle_pending_refund"
 _ADOPTED_REFUND = "stripe.adopted_refund_status"
 
 Status = Literal["succeeded", "requires_capture", "processing", "requires_action", "failed", "canceled"]

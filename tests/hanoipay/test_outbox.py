@@ -52,7 +52,7 @@ class TestOutbox:
     def test_nothing_is_enqueued_when_the_transaction_rolls_back(self, database_url, redis_url):
         try:
             with job_session() as session:
-                enqueue_after_commit(session, "payments.jobs.deliver_event", event_id="evt_never")
+                enqueue_after_commit(session, "payments.deliver_event", event_id="evt_never")
                 raise RuntimeError("the money transaction fails")
         except RuntimeError:
             pass
@@ -89,7 +89,7 @@ class TestOutbox:
 
     def test_sweeper_relays_only_rows_older_than_its_grace_period(self, database_url, redis_url):
         with job_session() as session:
-            session.add(OutboxMessage(job="payments.jobs.deliver_event", kwargs={"event_id": "evt_x"}))
+            session.add(OutboxMessage(job="payments.deliver_event", kwargs={"event_id": "evt_x"}))
         assert (
             jobs.sweep_outbox() == 0
         )  # younger than the grace period: the after-commit relay may still take it

@@ -21,7 +21,7 @@ def start_serve(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("HANOIPAY_")}
     env["HANOIPAY_DATA_DIR"] = str(data_dir)
     process = subprocess.Popen(
-        [sys.executable, "-m", "hanoipay.cli", "serve", "--port", str(port)],
+        [sys.executable, "-m", "city.cli", "serve", "--port", str(port)],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

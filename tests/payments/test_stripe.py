@@ -520,7 +520,7 @@ class TestLostAnswers:
         intent = processing_intent(api, fake, user, merchant)
         with job_session() as session:
             jobs = session.execute(select(OutboxMessage.job, OutboxMessage.kwargs)).all()
-        assert ("payments.stripe_jobs.settle_processing_intent", {"intent_id": intent["id"]}) in jobs
+        assert ("stripe.settle_processing_intent", {"intent_id": intent["id"]}) in jobs
         assert entries(intent["id"]) == []
 
         assert settle_processing_intent(intent["id"]) is True

@@ -1,13 +1,11 @@
 """The `hanoipay` command: serve, api, worker, cron, migrate, users, ledger, demo."""
 
-import importlib
 import logging
 import os
 import signal
 import subprocess
 import sys
-from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated
 
 import redis
 import typer
@@ -15,8 +13,10 @@ import uvicorn
 from rich.console import Console
 from rich.table import Table
 
-from hanoipay.app import create_app, register_domains
+from city.app import create_app
+from city.domains import periodic_jobs, register_domains
 from hanoipay.db import job_session
+from hanoipay.jobs import run_job
 from hanoipay.runtime import start_runtime
 from hanoipay.settings import get_settings
 from payments.ledger import VerifyReport
@@ -27,17 +27,6 @@ ledger_app = typer.Typer(help="Check and maintain the ledger.", no_args_is_help=
 app.add_typer(users_app, name="users")
 app.add_typer(ledger_app, name="ledger")
 console = Console()
-
-# Periodic jobs run by `hanoipay cron`: (dotted job, seconds between runs).
-PERIODIC_JOBS = [
-    ("hanoipay.jobs.sweep_outbox", 5),
-    ("payments.jobs.roll_up_balances", 5),
-    ("payments.jobs.void_expired_authorizations", 60),
-    ("payments.jobs.redeliver_overdue_events", 60),
-    ("payments.jobs.expire_vietqr_intents", 60),
-    ("payments.stripe_jobs.settle_stale_stripe_objects", 300),
-    ("payments.jobs.purge_idempotency_keys", 3600),
-]
 
 
 def _logging() -> None:
@@ -54,7 +43,7 @@ def serve(
     runtime = start_runtime(migrate=True, api=True)
     env = {**os.environ, **runtime.child_environment()}
     children = [
-        subprocess.Popen([sys.executable, "-m", "hanoipay.cli", role], env=env)  # noqa: S603
+        subprocess.Popen([sys.executable, "-m", "city.cli", role], env=env)  # noqa: S603
         for role in ("worker", "cron")
     ]
     console.print(
@@ -85,9 +74,7 @@ def api(
     workers: Annotated[int, typer.Option(help="Uvicorn worker processes")] = 2,
 ) -> None:
     """Run the API alone against configured servers (production; scale with replicas and --workers)."""
-    uvicorn.run(
-        "hanoipay.app:create_app", factory=True, host=host, port=port, workers=workers, log_level="info"
-    )
+    uvicorn.run("city.app:create_app", factory=True, host=host, port=port, workers=workers, log_level="info")
 
 
 @app.command()
@@ -109,24 +96,26 @@ def worker(
 
 @app.command()
 def cron() -> None:
-    """Run RQ's cron scheduler, enqueueing the periodic jobs (outbox sweep, roll-up, voids, purges)."""
+    """Run RQ's cron scheduler, enqueueing every domain's periodic jobs (sweeps, roll-up, voids, purges)."""
     from rq.cron import CronScheduler
 
     _logging()
     runtime = start_runtime()
+    register_domains()
     scheduler = CronScheduler(connection=redis.Redis.from_url(runtime.redis_url))
-    for job, seconds in PERIODIC_JOBS:
-        scheduler.register(_resolve(job), get_settings().queue_name, interval=seconds)
+    for periodic in periodic_jobs():
+        scheduler.register(
+            run_job,
+            get_settings().queue_name,
+            args=(periodic.name,),
+            interval=periodic.seconds,
+            cron=periodic.cron,
+            name=periodic.name,
+        )
     try:
         scheduler.start()  # type: ignore[no-untyped-call]
     finally:
         runtime.stop()
-
-
-def _resolve(dotted: str) -> Callable[..., Any]:
-    module, _, name = dotted.rpartition(".")
-    job: Callable[..., Any] = getattr(importlib.import_module(module), name)
-    return job
 
 
 @app.command()
@@ -214,7 +203,7 @@ def demo(
     fresh: Annotated[bool, typer.Option(help="Start from an empty data directory")] = True,
 ) -> None:
     """Simulate a day of the city on the embedded servers and print a reconciled summary."""
-    from hanoipay.demo import run_demo
+    from city.demo.core import run_demo
 
     run_demo(fresh=fresh)
 

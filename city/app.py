@@ -5,18 +5,11 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from city.domains import DOMAINS, register_domains
 from hanoipay import db, jobs
 from hanoipay.auth import api as auth_api
 from hanoipay.errors import install_error_handlers
 from hanoipay.settings import get_settings
-from payments import api as payments_api
-from payments import bank_api, stripe_webhooks
-from payments.registry import register_core
-
-
-def register_domains() -> None:
-    """Register every purpose and provider; called once by each process before it handles work."""
-    register_core()
 
 
 @asynccontextmanager
@@ -44,9 +37,9 @@ def create_app() -> FastAPI:
     install_error_handlers(app)
     app.include_router(auth_api.router)
     app.include_router(auth_api.json_router)
-    app.include_router(payments_api.router)
-    app.include_router(bank_api.router)
-    app.include_router(stripe_webhooks.router)
+    for domain in DOMAINS:
+        for router in domain.routers:
+            app.include_router(router)
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict[str, str]:

@@ -20,9 +20,9 @@ from rich.table import Table
 from rq import Queue, SimpleWorker
 from sqlalchemy import func, select
 
-from hanoipay.app import create_app
+from city.app import create_app
+from city.cli import print_verify_report
 from hanoipay.auth.service import create_user
-from hanoipay.cli import print_verify_report
 from hanoipay.db import job_session
 from hanoipay.runtime import Runtime, start_runtime
 from hanoipay.settings import get_settings

@@ -1,0 +1,43 @@
+"""What a domain package hands the composition root: one `register()`, its routers, its periodic jobs.
+
+Each domain (`payments`, `parking`, `tickets`, `merchants`, `reconciliation`) exposes a `DOMAIN` in its
+`domain.py`; the composition root (`city/`) lists them, includes their routers, calls every
+`register()` once per process, and gives their periodic jobs to the cron scheduler. Nothing here imports
+a domain, so the dependencies keep pointing one way.
+"""
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from fastapi import APIRouter
+
+
+def _nothing() -> None:
+    """A domain with nothing to register."""
+
+
+@dataclass(frozen=True)
+class PeriodicJob:
+    """A registered job (by its stable name) that `hanoipay cron` enqueues on a schedule.
+
+    Give `seconds` for a fixed interval, or `cron` for a crontab expression, read in UTC as RQ's cron
+    scheduler does (02:00 in Asia/Ho_Chi_Minh is `0 19 * * *`).
+    """
+
+    name: str
+    seconds: int | None = None
+    cron: str | None = None
+
+
+@dataclass(frozen=True)
+class Domain:
+    """A domain's contribution to the app, the worker and the cron scheduler."""
+
+    name: str
+    register: Callable[[], None] = _nothing
+    routers: Sequence[APIRouter] = ()
+    periodic_jobs: Sequence[PeriodicJob] = ()
+    # Pages: a directory of Jinja2 templates and one of static files (served at /static/<name>/).
+    templates: Path | None = None
+    static: Path | None = None

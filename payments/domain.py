@@ -1,0 +1,20 @@
+"""The payment core as the composition root sees it: its providers and purposes, routers and jobs."""
+
+from hanoipay.domains import Domain, PeriodicJob
+from payments import api, bank_api, stripe_webhooks
+from payments.registry import register_core
+
+DOMAIN = Domain(
+    name="payments",
+    register=register_core,
+    routers=(api.router, bank_api.router, stripe_webhooks.router),
+    periodic_jobs=(
+        PeriodicJob("outbox.sweep", seconds=5),
+        PeriodicJob("payments.roll_up_balances", seconds=5),
+        PeriodicJob("payments.void_expired_authorizations", seconds=60),
+        PeriodicJob("payments.redeliver_overdue_events", seconds=60),
+        PeriodicJob("payments.expire_vietqr_intents", seconds=60),
+        PeriodicJob("stripe.settle_stale_objects", seconds=300),
+        PeriodicJob("payments.purge_idempotency_keys", seconds=3600),
+    ),
+)
