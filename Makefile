@@ -6,7 +6,8 @@ PYTHON  ?= python3
 
 .PHONY: install demo test serve bench lint format clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml scripts/system-packages.sh
+	scripts/system-packages.sh runtime
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e ".[dev]"
@@ -18,12 +19,14 @@ demo: install  ## a simulated day of the city on the embedded PostgreSQL and Red
 	$(BIN)/hanoipay demo
 
 test: install  ## the test suite (embedded servers, or HANOIPAY_TEST_DATABASE_URL / HANOIPAY_TEST_REDIS_URL)
+	scripts/system-packages.sh test
 	$(BIN)/pytest -q
 
 serve: install  ## API + worker + cron on embedded servers (or the configured ones)
 	$(BIN)/hanoipay serve
 
 bench: install  ## benchmarks, each beside a baseline measured in the same run
+	scripts/system-packages.sh bench
 	$(BIN)/python bench/payments.py
 	$(BIN)/python bench/providers.py
 

@@ -36,6 +36,8 @@ class Settings(BaseSettings):
     vietqr_account: str = "1900100200300"
     vietqr_account_name: str = "CONG TY HANOIPAY"
 
+    notification_channel: str = "inbox"
+
     db_pool_size: int = 20
     db_max_overflow: int = 10
 

@@ -1,6 +1,7 @@
 """The core's own purposes, providers and jobs, registered once per process."""
 
-import hanoipay.jobs  # noqa: F401  (importing a jobs module registers its jobs by name)
+import hanoipay.jobs
+import hanoipay.notifications  # noqa: F401
 import payments.jobs
 import payments.stripe_jobs  # noqa: F401
 from payments.providers.base import register_provider
