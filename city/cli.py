@@ -203,7 +203,7 @@ def demo(
     fresh: Annotated[bool, typer.Option(help="Start from an empty data directory")] = True,
 ) -> None:
     """Simulate a day of the city on the embedded servers and print a reconciled summary."""
-    from city.demo.core import run_demo
+    from city.demo import run_demo
 
     run_demo(fresh=fresh)
 
