@@ -35,8 +35,16 @@ class Settings(BaseSettings):
     vietqr_bank_bin: str = "970436"
     vietqr_account: str = "1900100200300"
     vietqr_account_name: str = "CONG TY HANOIPAY"
+    vietqr_collection_accounts: list[str] = Field(default_factory=list)
 
     notification_channel: str = "inbox"
+
+    ready_max_outbox_lag_seconds: float = 60.0
+    ready_max_queue_depth: int = 100_000
+    event_redelivery_seconds: int = 20
+
+    max_body_bytes: int = 1_048_576
+    max_upload_bytes: int = 52_428_800
 
     db_pool_size: int = 20
     db_max_overflow: int = 10
