@@ -6,6 +6,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from city.domains import DOMAINS, register_domains
+from city.web import install_pages
 from hanoipay import db, health, jobs
 from hanoipay.auth import api as auth_api
 from hanoipay.errors import install_error_handlers
@@ -36,6 +37,7 @@ def create_app() -> FastAPI:
         lifespan=_lifespan,
     )
     install_error_handlers(app)
+    install_pages(app)
     settings = get_settings()
     app.add_middleware(
         RequestGuard, max_body_bytes=settings.max_body_bytes, max_upload_bytes=settings.max_upload_bytes

@@ -19,6 +19,9 @@ class Settings(BaseSettings):
     jwt_keys: dict[str, str] = Field(default_factory=dict)
     jwt_active_kid: str | None = None
     access_token_minutes: int = 15
+    web_session_hours: int = 12
+    # Origins a page may load images from besides its own (a map tile server for the parking pages).
+    web_image_origins: list[str] = Field(default_factory=list)
 
     capture_window_hours: int = 7 * 24
     idempotency_ttl_hours: int = 24
