@@ -10,8 +10,10 @@ from sqlalchemy import func, select, update
 from hanoipay.db import job_session
 from hanoipay.jobs import enqueue, get_queue, get_redis, job
 from hanoipay.settings import get_settings
-from payments import bank, idempotency, intents, ledger
-from payments.models import Event
+from payments import idempotency, intents, ledger, refunds
+from payments.models import Event, IntentStatus, PaymentIntent, Refund, RefundStatus
+from payments.providers.base import all_providers, get_provider
+from payments.providers.vietqr import webhook
 
 log = logging.getLogger(__name__)
 
@@ -73,11 +75,62 @@ def redeliver_overdue_events(older_than_seconds: int | None = None, limit: int =
     return len(requeued)
 
 
+@job("payments.settle_intent")
+def settle_intent(intent_id: str) -> bool:
+    """Ask the provider where a `processing` intent stands and apply its answer once; whether it changed."""
+    with job_session() as session:
+        intent = session.get(PaymentIntent, intent_id, with_for_update=True, populate_existing=True)
+        if intent is None or intent.status != IntentStatus.PROCESSING:
+            return False
+        return intents.apply_outcome(session, intent, get_provider(intent.provider).retrieve(session, intent))
+
+
+@job("payments.settle_refund")
+def settle_refund(refund_id: str) -> bool:
+    """Ask the provider where a pending refund stands and record its answer once; whether it changed."""
+    with job_session() as session:
+        refund = session.get(Refund, refund_id, with_for_update=True, populate_existing=True)
+        if refund is None or refund.status != RefundStatus.PENDING:
+            return False
+        intent = session.get(PaymentIntent, refund.intent_id)
+        assert intent is not None
+        outcome = get_provider(intent.provider).retrieve_refund(session, intent, refund)
+        return refunds.record_refund_outcome(refund, outcome)
+
+
+@job("payments.settle_stale")
+def settle_stale(older_than_seconds: int = 300, limit: int = 100) -> int:
+    """Settle intents left `processing` and provider refunds left pending (a lost job or webhook)."""
+    cutoff = func.now() - timedelta(seconds=older_than_seconds)
+    with job_session() as session:
+        intent_ids = session.scalars(
+            select(PaymentIntent.id)
+            .where(PaymentIntent.status == IntentStatus.PROCESSING, PaymentIntent.updated_at < cutoff)
+            .order_by(PaymentIntent.updated_at)
+            .limit(limit)
+        ).all()
+        refund_ids = session.scalars(
+            select(Refund.id)
+            .join(PaymentIntent, PaymentIntent.id == Refund.intent_id)
+            .where(
+                PaymentIntent.provider.in_([p.name for p in all_providers() if p.asks_about_refunds]),
+                Refund.status == RefundStatus.PENDING,
+                Refund.created_at < cutoff,
+            )
+            .order_by(Refund.created_at)
+            .limit(limit)
+        ).all()
+    changed = sum(settle_intent(i) for i in intent_ids) + sum(settle_refund(r) for r in refund_ids)
+    if changed:
+        log.info("settled %d stale intents and refunds", changed)
+    return changed
+
+
 @job("payments.expire_vietqr_intents")
 def expire_vietqr_intents() -> int:
     """Cancel VietQR intents whose code expired unpaid."""
     with job_session() as session:
-        return bank.expire_waiting_intents(session)
+        return webhook.expire_waiting_intents(session)
 
 
 @job("payments.void_expired_authorizations")

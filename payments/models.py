@@ -1,6 +1,7 @@
 """Merchants, wallets, payment intents, refunds and the double-entry ledger."""
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -20,6 +21,50 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from hanoipay.db import Base, CreatedAt
 
 Id = String(40)
+
+
+class IntentStatus(StrEnum):
+    """Where a payment intent stands, as Stripe names it."""
+
+    REQUIRES_PAYMENT_METHOD = "requires_payment_method"
+    REQUIRES_CONFIRMATION = "requires_confirmation"
+    REQUIRES_ACTION = "requires_action"
+    PROCESSING = "processing"
+    REQUIRES_CAPTURE = "requires_capture"
+    SUCCEEDED = "succeeded"
+    CANCELED = "canceled"
+
+
+class CaptureMethod(StrEnum):
+    """Take the money at once, or authorize now and capture (part of) it later."""
+
+    AUTOMATIC = "automatic"
+    MANUAL = "manual"
+
+
+class RefundStatus(StrEnum):
+    """A refund is pending until its provider confirms it."""
+
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+
+
+class BankTransactionStatus(StrEnum):
+    """What became of money the bank said arrived."""
+
+    RECEIVED = "received"
+    APPLIED = "applied"
+    PARTIAL = "partial"
+    UNAPPLIED = "unapplied"
+    LATE = "late"
+    EXCESS = "excess"
+
+
+class PayoutStatus(StrEnum):
+    """A transfer the platform owes, until the bank confirms it."""
+
+    PENDING = "pending"
+    PAID = "paid"
 
 
 class Merchant(CreatedAt, Base):

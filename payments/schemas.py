@@ -5,6 +5,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StringConstraints
 
+from payments.models import CaptureMethod, IntentStatus, RefundStatus
 from payments.money import Amount
 
 Currency = Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code, e.g. VND")
@@ -90,7 +91,7 @@ class PaymentIntentCreate(Strict):
     purpose: str = Field(min_length=1, max_length=32)
     merchant_id: str | None = Field(default=None, max_length=40)
     purpose_ref: str | None = Field(default=None, max_length=200)
-    capture_method: Literal["automatic", "manual"] = "automatic"
+    capture_method: CaptureMethod = CaptureMethod.AUTOMATIC
     provider: str | None = Field(default=None, max_length=16)
     wallet_id: str | None = Field(default=None, max_length=40)
     payment_method: str | None = Field(
@@ -135,8 +136,8 @@ class PaymentIntentOut(Out):
     purpose_ref: str | None
     amount: int
     currency: str
-    status: str
-    capture_method: str
+    status: IntentStatus
+    capture_method: CaptureMethod
     provider: str | None
     wallet_id: str | None
     amount_capturable: int
@@ -158,13 +159,6 @@ class PaymentIntentOut(Out):
     created_at: datetime
 
 
-class PaymentIntentList(BaseModel):
-    object: Literal["list"] = "list"
-    data: list[PaymentIntentOut]
-    has_more: bool
-    next_cursor: str | None
-
-
 class RefundCreate(Strict):
     payment_intent: str = Field(min_length=1, max_length=40)
     amount: Amount | None = None
@@ -178,7 +172,7 @@ class RefundOut(Out):
     amount: int
     currency: str
     fee_refunded: int
-    status: str
+    status: RefundStatus
     reason: str | None
     created_at: datetime
 
@@ -206,20 +200,6 @@ class LedgerEntryOut(BaseModel):
     description: str
     posted_at: datetime
     lines: list[LedgerLineOut]
-
-
-class LedgerEntryList(BaseModel):
-    object: Literal["list"] = "list"
-    data: list[LedgerEntryOut]
-    has_more: bool
-    next_cursor: str | None
-
-
-class EventList(BaseModel):
-    object: Literal["list"] = "list"
-    data: list["EventOut"]
-    has_more: bool
-    next_cursor: str | None
 
 
 class EventOut(Out):

@@ -15,10 +15,10 @@ from sqlalchemy import func, select, update
 from hanoipay.db import job_session
 from hanoipay.settings import get_settings
 from payments import ledger
-from payments.bank import SIGNATURE_HEADER, sign
 from payments.jobs import expire_vietqr_intents
 from payments.models import BankTransaction, CollectionAccount, JournalEntry, Merchant, PaymentIntent
-from payments.vietqr import build_payload, crc16_ccitt_false, parse_payload
+from payments.providers.vietqr.codec import build_payload, crc16_ccitt_false, parse_payload
+from payments.providers.vietqr.webhook import SIGNATURE_HEADER, sign
 from tests.factories import auth, make_merchant, make_user, make_wallet
 
 KID, SECRET = "bank-test", "a shared secret the bank and the platform hold"

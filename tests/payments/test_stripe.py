@@ -17,11 +17,10 @@ from hanoipay.db import job_session
 from hanoipay.jobs import OutboxMessage
 from hanoipay.settings import get_settings
 from payments import ledger
-from payments.jobs import void_expired_authorizations
+from payments.jobs import settle_intent, settle_refund, settle_stale, void_expired_authorizations
 from payments.models import JournalEntry, PaymentIntent, ProviderEvent, Refund
 from payments.providers.base import register_provider
 from payments.providers.stripe import StripeProvider
-from payments.stripe_jobs import settle_pending_refund, settle_processing_intent, settle_stale_stripe_objects
 from tests.factories import auth, make_merchant, make_user, make_wallet
 from tests.stripe_fake import StripeFake, sign_payload
 
@@ -505,10 +504,10 @@ class TestRefunds:
         assert (r.status_code, r.json()["status"]) == (201, "pending")
         assert len(fake.refunds) == 1  # Stripe did it; only its answer was lost
 
-        assert settle_pending_refund(r.json()["id"]) is True
+        assert settle_refund(r.json()["id"]) is True
         assert refunds_of(intent["id"]) == [(15_000, "succeeded")]
         assert len(fake.refunds) == 1
-        assert settle_pending_refund(r.json()["id"]) is False
+        assert settle_refund(r.json()["id"]) is False
         keys = {q.idempotency_key for q in fake.requests if q.path == "/v1/refunds"}
         assert keys == {f"hanoipay:refund:{r.json()['id']}"}
 
@@ -529,13 +528,13 @@ class TestLostAnswers:
         intent = processing_intent(api, fake, user, merchant)
         with job_session() as session:
             jobs = session.execute(select(OutboxMessage.job, OutboxMessage.kwargs)).all()
-        assert ("stripe.settle_processing_intent", {"intent_id": intent["id"]}) in jobs
+        assert ("payments.settle_intent", {"intent_id": intent["id"]}) in jobs
         assert entries(intent["id"]) == []
 
-        assert settle_processing_intent(intent["id"]) is True
+        assert settle_intent(intent["id"]) is True
         settled = get_intent(api, user, intent["id"])
         assert (settled["status"], settled["amount_received"]) == ("succeeded", 50_000)
-        assert settle_processing_intent(intent["id"]) is False
+        assert settle_intent(intent["id"]) is False
         assert entries(intent["id"]) == ["payment"]
         assert len(fake.payment_intents) == 1
         creates = {q.idempotency_key for q in fake.requests if q.path == "/v1/payment_intents"}
@@ -555,7 +554,7 @@ class TestLostAnswers:
     def test_a_decline_whose_answer_was_lost_fails_the_intent_when_settled(self, api, fake):
         user, merchant = make_user(), make_merchant()
         intent = processing_intent(api, fake, user, merchant, pm="pm_card_chargeDeclined")
-        settle_processing_intent(intent["id"])
+        settle_intent(intent["id"])
         failed = get_intent(api, user, intent["id"])
         assert (failed["status"], failed["last_payment_error"]["message"]) == (
             "requires_payment_method",
@@ -567,7 +566,7 @@ class TestLostAnswers:
     def test_an_authentication_whose_answer_was_lost_asks_for_it_when_settled(self, api, fake):
         user, merchant = make_user(), make_merchant()
         intent = processing_intent(api, fake, user, merchant, pm="pm_card_authenticationRequired")
-        settle_processing_intent(intent["id"])
+        settle_intent(intent["id"])
         waiting = get_intent(api, user, intent["id"])
         assert waiting["status"] == "requires_action"
         assert waiting["next_action"]["type"] == "use_stripe_sdk"
@@ -578,7 +577,7 @@ class TestLostAnswers:
         deliver(api, stripe_events(fake, "payment_intent.succeeded")[0])
         assert get_intent(api, user, intent["id"])["status"] == "succeeded"
         assert stored_intent(intent["id"]).provider_ref == next(iter(fake.payment_intents))
-        assert settle_processing_intent(intent["id"]) is False
+        assert settle_intent(intent["id"]) is False
         assert entries(intent["id"]) == ["payment"]
 
     def test_a_confirm_too_old_to_replay_is_left_for_finance(self, api, fake):
@@ -591,15 +590,15 @@ class TestLostAnswers:
                 .values(updated_at=datetime.now(UTC) - timedelta(days=2))
             )
         seen = len(fake.requests)
-        assert settle_processing_intent(intent["id"]) is False
+        assert settle_intent(intent["id"]) is False
         assert len(fake.requests) == seen
         assert get_intent(api, user, intent["id"])["status"] == "processing"
 
     def test_the_periodic_sweep_settles_what_was_missed(self, api, fake):
         user, merchant = make_user(), make_merchant()
         intent = processing_intent(api, fake, user, merchant)
-        assert settle_stale_stripe_objects(older_than_seconds=3600) == 0
-        assert settle_stale_stripe_objects(older_than_seconds=0) == 1
+        assert settle_stale(older_than_seconds=3600) == 0
+        assert settle_stale(older_than_seconds=0) == 1
         assert get_intent(api, user, intent["id"])["status"] == "succeeded"
 
 

@@ -29,7 +29,14 @@ from hanoipay.validation import describe, unstorable_paths
 from payments import events, ledger
 from payments.exceptions import InvalidSignature, MalformedWebhook, UnknownCollectionAccount
 from payments.intents import apply_provider_status, cancel_expired_batch, intent_data
-from payments.models import BankTransaction, CollectionAccount, PaymentIntent, Wallet
+from payments.models import (
+    BankTransaction,
+    BankTransactionStatus,
+    CollectionAccount,
+    IntentStatus,
+    PaymentIntent,
+    Wallet,
+)
 from payments.money import MAX_AMOUNT
 from payments.payouts import queue_payout
 from payments.providers.vietqr import REFERENCE_PREFIX
@@ -137,7 +144,7 @@ def apply_notification(session: Session, note: BankNotification) -> dict[str, An
             occurred_at=note.occurred_at,
             counter_bank_bin=note.counter_bank_bin,
             counter_account=note.counter_account,
-            status="received",
+            status=BankTransactionStatus.RECEIVED,
         )
         .on_conflict_do_nothing(index_elements=["bank_txn_id"])
         .returning(BankTransaction)
@@ -169,12 +176,14 @@ def apply_notification(session: Session, note: BankNotification) -> dict[str, An
 
 def _apply(session: Session, txn: BankTransaction, intent: PaymentIntent | None) -> None:
     if intent is None or intent.provider != "vietqr":
-        txn.status, txn.note = "unapplied", "no payment intent matches the description"
+        txn.status, txn.note = BankTransactionStatus.UNAPPLIED, "no payment intent matches the description"
         return
     txn.intent_id = intent.id
-    if intent.status != "requires_action" or (intent.expires_at and txn.occurred_at > intent.expires_at):
+    if intent.status != IntentStatus.REQUIRES_ACTION or (
+        intent.expires_at and txn.occurred_at > intent.expires_at
+    ):
         txn.status, txn.note = (
-            "late",
+            BankTransactionStatus.LATE,
             f"arrived when the intent was {intent.status} (expired or already paid)",
         )
         events.publish(
@@ -187,7 +196,7 @@ def _apply(session: Session, txn: BankTransaction, intent: PaymentIntent | None)
         return
     intent.amount_collected += txn.amount
     if intent.amount_collected < intent.amount:
-        txn.status = "partial"
+        txn.status = BankTransactionStatus.PARTIAL
         txn.note = f"{intent.amount_collected} of {intent.amount} {intent.currency} received"
         events.publish(
             session,
@@ -198,7 +207,7 @@ def _apply(session: Session, txn: BankTransaction, intent: PaymentIntent | None)
         )
         return
     apply_provider_status(session, intent, "succeeded", amount=intent.amount)
-    txn.status = "applied"
+    txn.status = BankTransactionStatus.APPLIED
     excess = intent.amount_collected - intent.amount
     if excess:
         _settle_excess(session, txn, intent, excess)
@@ -228,7 +237,7 @@ def _settle_excess(session: Session, txn: BankTransaction, intent: PaymentIntent
         )
         txn.note = f"excess {excess} {intent.currency} credited to wallet {wallet.id}"
         return
-    txn.status = "excess"
+    txn.status = BankTransactionStatus.EXCESS
     txn.note = f"excess {excess} {intent.currency} kept for refund"
     if txn.counter_bank_bin and txn.counter_account:
         queue_payout(
@@ -249,7 +258,7 @@ def expire_waiting_intents(session: Session, *, limit: int = 500) -> int:
         select(PaymentIntent)
         .where(
             PaymentIntent.provider == "vietqr",
-            PaymentIntent.status == "requires_action",
+            PaymentIntent.status == IntentStatus.REQUIRES_ACTION,
             PaymentIntent.expires_at < datetime.now(UTC),
         )
         .limit(limit)
@@ -258,8 +267,8 @@ def expire_waiting_intents(session: Session, *, limit: int = 500) -> int:
     canceled = cancel_expired_batch(session, expired)
     session.execute(
         update(BankTransaction)
-        .where(BankTransaction.intent_id.in_([i.id for i in expired if i.status == "canceled"]))
-        .values(status="unapplied", note="the intent expired before it was paid in full")
+        .where(BankTransaction.intent_id.in_([i.id for i in expired if i.status == IntentStatus.CANCELED]))
+        .values(status=BankTransactionStatus.UNAPPLIED, note="the intent expired before it was paid in full")
     )
     return canceled
 

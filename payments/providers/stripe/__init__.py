@@ -17,39 +17,43 @@ reason of ours is the core's own error, and anything else is `ProviderUnavailabl
 caller writes anything, so no money object is left half-written.
 """
 
-import json
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal
 
 import stripe
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, model_validator
 from sqlalchemy.orm import Session
 
 from hanoipay.auth.service import Principal
-from hanoipay.errors import HanoiPayError, InvalidRequest
 from hanoipay.ids import new_id
 from hanoipay.jobs import enqueue_after_commit
 from hanoipay.settings import get_settings
-from hanoipay.validation import describe, unstorable_paths
 from payments import ledger
 from payments.exceptions import (
     AmountExceedsCapturable,
     AmountExceedsRefundable,
     IntentNotCancelable,
     IntentNotCapturable,
-    InvalidSignature,
-    MalformedWebhook,
-    PaymentFailed,
     PaymentMethodRequired,
 )
-from payments.intents import apply_provider_status
 from payments.models import PaymentIntent, Refund
-from payments.providers.base import AuthorizeResult, PaymentMethod
+from payments.providers.base import AuthorizeResult, Outcome, PaymentMethod, RefundOutcome
+from payments.providers.stripe.exceptions import (
+    CardDeclined,
+    InvalidPaymentMethod,
+    ProviderNotConfigured,
+    ProviderUnavailable,
+)
+from payments.providers.stripe.objects import (
+    StripeObjectMalformed,
+    StripePaymentIntent,
+    card_error,
+    outcome_of,
+    parse_stripe_object,
+)
 
 if TYPE_CHECKING:
     from stripe.params import PaymentIntentCreateParams, RefundCreateParams
@@ -62,170 +66,7 @@ RETURN_URL = "stripe_return_url"
 ATTEMPT = "stripe_attempt"
 # Stripe keeps idempotency keys for 24 hours; after that a replayed create would charge again.
 REPLAY_WINDOW = timedelta(hours=23)
-WEBHOOK_TOLERANCE_SECONDS = 300
-SETTLE_INTENT_JOB = "stripe.settle_processing_intent"
-SETTLE_REFUND_JOB = "stripe.settle_pending_refund"
 _ADOPTED_REFUND = "stripe.adopted_refund_status"
-
-Status = Literal["succeeded", "requires_capture", "processing", "requires_action", "failed", "canceled"]
-
-
-class ProviderNotConfigured(InvalidRequest):
-    code = "provider_not_configured"
-    title = "Payment provider not configured"
-
-
-class CardDeclined(PaymentFailed):
-    code = "card_declined"
-    title = "Card declined"
-    error_type = "card_error"
-
-
-class InvalidPaymentMethod(InvalidRequest):
-    code = "invalid_payment_method"
-
-
-class ProviderUnavailable(HanoiPayError):
-    status = 502
-    code = "provider_unavailable"
-    title = "Payment provider unavailable"
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """Where Stripe says a PaymentIntent stands, in the words of `intents.apply_provider_status`."""
-
-    status: Status
-    amount: int | None = None
-    error: dict[str, str | None] | None = None
-    next_action: dict[str, Any] | None = None
-
-
-class StripeObjectMalformed(ValueError):
-    """A Stripe object (an API answer or a webhook's) lacks a field we read, or holds the wrong type."""
-
-
-class _StripeModel(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _storable(cls, data: Any) -> Any:
-        if isinstance(data, dict) and (unstorable := list(unstorable_paths(data))):
-            raise ValueError(describe(unstorable))
-        return data
-
-
-class StripePaymentError(_StripeModel):
-    """Stripe's `last_payment_error`."""
-
-    type: str | None = Field(default=None, max_length=64)
-    code: str | None = Field(default=None, max_length=64)
-    decline_code: str | None = Field(default=None, max_length=64)
-    message: str | None = Field(default=None, max_length=1000)
-
-
-class StripePaymentIntent(_StripeModel):
-    """The fields of a Stripe PaymentIntent this platform reads."""
-
-    id: str = Field(min_length=1, max_length=255)
-    status: str = Field(min_length=1, max_length=64)
-    amount_received: StrictInt | None = Field(default=None, ge=0)
-    amount_capturable: StrictInt | None = Field(default=None, ge=0)
-    next_action: dict[str, Any] | None = None
-    last_payment_error: StripePaymentError | None = None
-    metadata: dict[str, str] = Field(default_factory=dict)
-
-    @model_validator(mode="after")
-    def _amounts_of_the_status(self) -> "StripePaymentIntent":
-        if self.status == "succeeded" and self.amount_received is None:
-            raise ValueError("a succeeded PaymentIntent must carry amount_received")
-        if self.status == "requires_capture" and self.amount_capturable is None:
-            raise ValueError("a PaymentIntent that requires capture must carry amount_capturable")
-        return self
-
-
-class StripeRefund(_StripeModel):
-    """The fields of a Stripe Refund this platform reads."""
-
-    id: str = Field(min_length=1, max_length=255)
-    amount: StrictInt = Field(gt=0)
-    status: str | None = Field(default=None, max_length=64)
-    payment_intent: str | None = Field(default=None, max_length=255)
-    metadata: dict[str, str] = Field(default_factory=dict)
-
-
-class _StripeRefundList(_StripeModel):
-    data: list[StripeRefund] = Field(default_factory=list)
-
-
-class StripeCharge(_StripeModel):
-    """The fields of a Stripe Charge (`charge.refunded`) this platform reads."""
-
-    payment_intent: str | None = Field(default=None, max_length=255)
-    refunds: _StripeRefundList = Field(default_factory=_StripeRefundList)
-
-
-StripeObject = TypeVar("StripeObject", bound=_StripeModel)
-
-
-def parse_stripe_object(model: type[StripeObject], data: Any) -> StripeObject:
-    """`data` as the typed Stripe object, or StripeObjectMalformed naming what is wrong."""
-    try:
-        return model.model_validate(data)
-    except ValidationError as error:
-        raise StripeObjectMalformed(
-            f"not a Stripe {model.__name__.removeprefix('Stripe')}: {error}"
-        ) from None
-
-
-class _EventData(BaseModel):
-    object: dict[str, Any]
-
-
-class _Event(BaseModel):
-    id: str = Field(min_length=1, max_length=255)
-    type: str = Field(min_length=1, max_length=64)
-    data: _EventData
-
-
-@dataclass(frozen=True)
-class WebhookEvent:
-    """A verified Stripe event: its id, its type, the object it is about, and the whole payload."""
-
-    id: str
-    type: str
-    object: dict[str, Any]
-    payload: dict[str, Any]
-
-
-def outcome_of(payment_intent: StripePaymentIntent) -> Outcome:
-    """What a Stripe PaymentIntent (an API answer or a webhook's object) says about our intent."""
-    status = payment_intent.status
-    if status == "succeeded":
-        return Outcome("succeeded", amount=payment_intent.amount_received)
-    if status == "requires_capture":
-        return Outcome("requires_capture", amount=payment_intent.amount_capturable)
-    if status == "requires_action":
-        return Outcome("requires_action", next_action=payment_intent.next_action)
-    if status == "processing":
-        return Outcome("processing")
-    if status == "canceled":
-        return Outcome("canceled")
-    error = payment_intent.last_payment_error or StripePaymentError()
-    return Outcome("failed", error=card_error(error.message, error.code, error.decline_code))
-
-
-def card_error(
-    message: str | None, code: str | None = None, decline_code: str | None = None
-) -> dict[str, str | None]:
-    """A card's failure as the intent's `last_payment_error`."""
-    return {
-        "type": "card_error",
-        "code": code or "card_declined",
-        "decline_code": decline_code,
-        "message": message or "The card payment did not go through.",
-    }
 
 
 def _answer(data: Any, doing: str) -> StripePaymentIntent:
@@ -235,52 +76,6 @@ def _answer(data: Any, doing: str) -> StripePaymentIntent:
     except StripeObjectMalformed as error:
         log.error("stripe answered with a malformed PaymentIntent while trying to %s: %s", doing, error)
         raise ProviderUnavailable(f"Stripe's answer could not be read; could not {doing}.") from None
-
-
-def apply_outcome(session: Session, intent: PaymentIntent, outcome: Outcome) -> bool:
-    """Apply Stripe's word on the intent once (news of a finished intent changes nothing)."""
-    changed = apply_provider_status(
-        session, intent, outcome.status, amount=outcome.amount, error=outcome.error
-    )
-    if changed:
-        intent.next_action = outcome.next_action
-    return changed
-
-
-def is_current_attempt(intent: PaymentIntent, payment_intent: StripePaymentIntent) -> bool:
-    """True when a Stripe PaymentIntent belongs to the intent's latest confirm, not an abandoned one."""
-    attempt = payment_intent.metadata.get("hanoipay_attempt")
-    return payment_intent.id == intent.provider_ref or (
-        attempt is not None and attempt == intent.metadata_.get(ATTEMPT)
-    )
-
-
-def verify_webhook(payload: bytes, signature: str | None) -> WebhookEvent:
-    """The event in a webhook body, once its `Stripe-Signature` proves Stripe sent it recently."""
-    secret = get_settings().stripe_webhook_secret
-    if not secret:
-        raise ProviderNotConfigured(
-            "Stripe webhooks are not enabled: set HANOIPAY_STRIPE_WEBHOOK_SECRET to the endpoint's "
-            "signing secret (whsec_...)."
-        )
-    try:
-        text = payload.decode()
-    except UnicodeDecodeError:
-        raise MalformedWebhook("The webhook body is not UTF-8 text.") from None
-    # The SDK's own check (what stripe.Webhook.construct_event runs first); the JSON is then parsed and
-    # validated here, so that any valid JSON that is not an event is a clean 400, never a 500.
-    try:
-        stripe.WebhookSignature.verify_header(text, signature, secret, WEBHOOK_TOLERANCE_SECONDS)
-    except stripe.SignatureVerificationError as error:
-        raise InvalidSignature(f"The Stripe-Signature header does not verify: {error}") from None
-    try:
-        payload_json = json.loads(text)
-        event = _Event.model_validate(payload_json)
-    except (ValueError, ValidationError) as error:
-        raise MalformedWebhook(f"The webhook body is not a Stripe event: {str(error)[:300]}") from None
-    if unstorable := list(unstorable_paths(payload_json)):
-        raise MalformedWebhook(describe(unstorable))
-    return WebhookEvent(event.id, event.type, event.data.object, payload_json)
 
 
 @contextmanager
@@ -319,6 +114,7 @@ class StripeProvider:
     """Card payments: a Stripe PaymentIntent per confirm attempt, Stripe's signed webhooks for the rest."""
 
     name = "stripe"
+    asks_about_refunds = True
 
     def __init__(self, *, timeout: float = 20.0, max_network_retries: int = 1) -> None:
         self.timeout = timeout
@@ -367,7 +163,7 @@ class StripeProvider:
             ) from None
         except (stripe.APIConnectionError, stripe.APIError) as error:
             log.warning("stripe did not answer the confirm of %s, settling later: %r", intent.id, error)
-            enqueue_after_commit(session, SETTLE_INTENT_JOB, intent_id=intent.id)
+            enqueue_after_commit(session, "payments.settle_intent", intent_id=intent.id)
             return "processing"
         except stripe.InvalidRequestError as error:
             if error.param == "payment_method":
@@ -443,27 +239,30 @@ class StripeProvider:
             raise _unavailable(error, "refund the payment") from None
         except (stripe.APIConnectionError, stripe.APIError) as error:
             log.warning("stripe did not answer refund %s, settling later: %r", refund.id, error)
-            enqueue_after_commit(session, SETTLE_REFUND_JOB, refund_id=refund.id)
+            enqueue_after_commit(session, "payments.settle_refund", refund_id=refund.id)
             return "pending"
         except stripe.StripeError as error:
             raise _unavailable(error, "refund the payment") from None
         return "succeeded" if made.status == "succeeded" else "pending"
 
-    def settle(self, session: Session, intent: PaymentIntent) -> bool:
-        """Ask Stripe where a `processing` intent stands and apply the answer; returns whether it changed."""
+    def retrieve(self, session: Session, intent: PaymentIntent) -> Outcome:
+        """Where a card payment whose confirm lost its answer stands at Stripe.
+
+        With no Stripe id yet, the very same create call is repeated under the same idempotency key:
+        Stripe replays what it did, or does it now if it never got the request.
+        """
         client = self.client()
         if intent.provider_ref is None:
             if intent.updated_at < datetime.now(UTC) - REPLAY_WINDOW:
                 log.error(
                     "%s has been processing too long to replay its confirm; reconcile by hand", intent.id
                 )
-                return False
+                return Outcome("processing")
             try:
                 replayed = client.v1.payment_intents.create(_create_params(intent), _confirm_key(intent))
             except (stripe.CardError, stripe.InvalidRequestError) as error:
                 decline = error.error.decline_code if error.error else None
-                failed = Outcome("failed", error=card_error(error.user_message, error.code, decline))
-                return apply_outcome(session, intent, failed)
+                return Outcome("failed", error=card_error(error.user_message, error.code, decline))
             except stripe.StripeError as error:
                 raise _unavailable(error, "say where the payment stands") from None
             intent.provider_ref = replayed.id
@@ -471,29 +270,28 @@ class StripeProvider:
             current = client.v1.payment_intents.retrieve(intent.provider_ref)
         except stripe.StripeError as error:
             raise _unavailable(error, "say where the payment stands") from None
-        return apply_outcome(session, intent, outcome_of(_answer(current.to_dict(), "settle the payment")))
+        return outcome_of(_answer(current.to_dict(), "settle the payment"))
 
-    def settle_refund(self, session: Session, intent: PaymentIntent, refund: Refund) -> bool:
-        """Repeat a refund whose answer was lost (Stripe replays it) and record its status."""
+    def retrieve_refund(
+        self, session: Session, intent: PaymentIntent, refund: Refund
+    ) -> RefundOutcome | None:
+        """Repeat a refund whose answer was lost (Stripe replays it) and say where it stands."""
         client = self.client()
         try:
             made = client.v1.refunds.create(_refund_params(intent, refund), _key("refund", refund.id))
             current = client.v1.refunds.retrieve(made.id)
         except stripe.StripeError as error:
             raise _unavailable(error, "say where the refund stands") from None
-        return record_refund_status(refund, current.status)
+        return refund_outcome(current.status)
 
 
-def record_refund_status(refund: Refund, stripe_status: str | None) -> bool:
-    """Mark a pending refund succeeded once Stripe says so; returns whether it changed."""
-    if refund.status == "pending" and stripe_status == "succeeded":
-        refund.status = "succeeded"
-        return True
+def refund_outcome(stripe_status: str | None) -> RefundOutcome | None:
+    """A Stripe refund's status as the core's: succeeded, pending, failed (canceled is failed)."""
+    if stripe_status == "succeeded":
+        return "succeeded"
     if stripe_status in ("failed", "canceled"):
-        log.error(
-            "stripe says refund %s is %s; finance must reverse its ledger entry", refund.id, stripe_status
-        )
-    return False
+        return "failed"
+    return "pending" if stripe_status in ("pending", "requires_action") else None
 
 
 def _confirm_key(intent: PaymentIntent) -> stripe.RequestOptions:

@@ -7,11 +7,14 @@ late and out-of-order events change nothing. An event about an intent this platf
 recorded and acknowledged, or Stripe would retry it for days.
 """
 
+import json
 import logging
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
+import stripe
 from fastapi import APIRouter, Depends, Header
-from pydantic import BaseModel
+from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
@@ -20,27 +23,26 @@ from hanoipay.auth.service import Principal, Role
 from hanoipay.db import DbSession
 from hanoipay.errors import Conflict, HanoiPayError
 from hanoipay.http import errors, raw_body
+from hanoipay.settings import get_settings
+from hanoipay.validation import describe, unstorable_paths
 from payments import refunds
 from payments.exceptions import InvalidSignature, MalformedWebhook
+from payments.intents import apply_outcome
 from payments.models import PaymentIntent, ProviderEvent, Refund
-from payments.providers.stripe import (
-    ProviderNotConfigured,
+from payments.providers.stripe import ATTEMPT, adopting_refund, refund_outcome
+from payments.providers.stripe.exceptions import ProviderNotConfigured
+from payments.providers.stripe.objects import (
     StripeCharge,
     StripeObjectMalformed,
     StripePaymentIntent,
     StripeRefund,
-    WebhookEvent,
-    adopting_refund,
-    apply_outcome,
-    is_current_attempt,
     outcome_of,
     parse_stripe_object,
-    record_refund_status,
-    verify_webhook,
 )
 
 log = logging.getLogger(__name__)
 
+WEBHOOK_TOLERANCE_SECONDS = 300
 router = APIRouter(prefix="/v1", tags=["webhooks"])
 
 PAYMENT_INTENT_EVENTS = frozenset(
@@ -55,6 +57,62 @@ PAYMENT_INTENT_EVENTS = frozenset(
 REFUND_EVENTS = frozenset({"refund.created", "refund.updated"})
 # Who records a refund made outside the platform (in Stripe's dashboard).
 STRIPE = Principal(id="stripe", kind="provider", roles=frozenset({Role.FINANCE}))
+
+
+class _EventData(BaseModel):
+    object: dict[str, Any]
+
+
+class _Event(BaseModel):
+    id: str = Field(min_length=1, max_length=255)
+    type: str = Field(min_length=1, max_length=64)
+    data: _EventData
+
+
+@dataclass(frozen=True)
+class WebhookEvent:
+    """A verified Stripe event: its id, its type, the object it is about, and the whole payload."""
+
+    id: str
+    type: str
+    object: dict[str, Any]
+    payload: dict[str, Any]
+
+
+def is_current_attempt(intent: PaymentIntent, payment_intent: StripePaymentIntent) -> bool:
+    """True when a Stripe PaymentIntent belongs to the intent's latest confirm, not an abandoned one."""
+    attempt = payment_intent.metadata.get("hanoipay_attempt")
+    return payment_intent.id == intent.provider_ref or (
+        attempt is not None and attempt == intent.metadata_.get(ATTEMPT)
+    )
+
+
+def verify_webhook(payload: bytes, signature: str | None) -> WebhookEvent:
+    """The event in a webhook body, once its `Stripe-Signature` proves Stripe sent it recently."""
+    secret = get_settings().stripe_webhook_secret
+    if not secret:
+        raise ProviderNotConfigured(
+            "Stripe webhooks are not enabled: set HANOIPAY_STRIPE_WEBHOOK_SECRET to the endpoint's "
+            "signing secret (whsec_...)."
+        )
+    try:
+        text = payload.decode()
+    except UnicodeDecodeError:
+        raise MalformedWebhook("The webhook body is not UTF-8 text.") from None
+    # The SDK's own check (what stripe.Webhook.construct_event runs first); the JSON is then parsed and
+    # validated here, so that any valid JSON that is not an event is a clean 400, never a 500.
+    try:
+        stripe.WebhookSignature.verify_header(text, signature, secret, WEBHOOK_TOLERANCE_SECONDS)
+    except stripe.SignatureVerificationError as error:
+        raise InvalidSignature(f"The Stripe-Signature header does not verify: {error}") from None
+    try:
+        payload_json = json.loads(text)
+        event = _Event.model_validate(payload_json)
+    except (ValueError, ValidationError) as error:
+        raise MalformedWebhook(f"The webhook body is not a Stripe event: {str(error)[:300]}") from None
+    if unstorable := list(unstorable_paths(payload_json)):
+        raise MalformedWebhook(describe(unstorable))
+    return WebhookEvent(event.id, event.type, event.data.object, payload_json)
 
 
 class RefundBeforePayment(Conflict):
@@ -136,7 +194,7 @@ def apply_refunds(session: Session, stripe_intent_id: str | None, stripe_refunds
         ours = stripe_refund.metadata.get("hanoipay_refund")
         refund = session.get(Refund, ours, with_for_update=True, populate_existing=True) if ours else None
         if refund is not None and refund.intent_id == intent.id:
-            record_refund_status(refund, stripe_refund.status)
+            refunds.record_refund_outcome(refund, refund_outcome(stripe_refund.status))
         else:
             _adopt_refund(session, intent, stripe_refund)
 
