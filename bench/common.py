@@ -1,16 +1,16 @@
 """Shared set-up for the benchmarks: a database and Redis (configured or embedded), with the schema."""
 
-import asyncio
+import json
 import os
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import psutil
 from sqlalchemy import text
 
 from city.domains import register_domains
@@ -59,25 +59,24 @@ def start() -> BenchServers:
     return BenchServers(url, redis_url, pg, rd)
 
 
-@dataclass
-class LoadResult:
-    """Requests completed per second over a timed window, with latency percentiles."""
+@dataclass(frozen=True)
+class WrkResult:
+    """What wrk measured: completed requests per second and latency percentiles, plus server CPU."""
 
     rate: float
     p50_ms: float
     p99_ms: float
-    done: int
+    p999_ms: float
+    requests: int
+    non_2xx: int
+    socket_errors: int
+    cpu_ms_per_request: float
 
 
-Request = tuple[str, dict[str, str], bytes]
+class HttpServer:
+    """An ASGI app under uvicorn in its own processes, against the benchmark's servers."""
 
-
-class ApiServer:
-    """`hanoipay api` in its own processes (uvicorn workers) against the benchmark's servers."""
-
-    def __init__(
-        self, servers: BenchServers, env: dict[str, str], port: int = 18_731, workers: int = 2
-    ) -> None:
+    def __init__(self, servers: BenchServers, command: list[str], env: dict[str, str], port: int) -> None:
         self.port = port
         full_env = {
             **os.environ,
@@ -86,70 +85,104 @@ class ApiServer:
             "HANOIPAY_DB_POOL_SIZE": "20",
             **env,
         }
-        command = [
-            "-m",
-            "city.cli",
-            "api",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            str(workers),
-        ]
         self.process = subprocess.Popen(
-            [sys.executable, *command], env=full_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            [sys.executable, "-m", *command],
+            env=full_env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code in (200, 404):
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline or self.process.poll() is not None:
+                raise RuntimeError(f"{' '.join(command)} did not start")
+            time.sleep(0.2)
+
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) spent so far by the server's processes (uvicorn's workers included)."""
+        processes = [
+            psutil.Process(self.process.pid),
+            *psutil.Process(self.process.pid).children(recursive=True),
+        ]
+        total = 0.0
+        for process in processes:
+            try:
+                times = process.cpu_times()
+            except psutil.NoSuchProcess:
+                continue
+            total += times.user + times.system
+        return total
 
     def stop(self) -> None:
         self.process.terminate()
         self.process.wait(20)
 
 
-def run_load(
-    port: int, next_request: Callable[[], Request | None], expect: int, seconds: float, clients: int
-) -> LoadResult:
-    """Send requests from `clients` concurrent connections for `seconds` after a 2 s warm-up.
+def hanoipay_api(servers: BenchServers, env: dict[str, str], port: int, workers: int) -> HttpServer:
+    """`hanoipay api --workers N`, as production runs it."""
+    command = ["city.cli", "api", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
+    return HttpServer(servers, command, env, port)
 
-    `next_request` gives the next (path, headers, body), or None when it has no more; an empty body
-    means a GET. Every answer must have status `expect`, or the run stops with the body.
-    """
-    latencies: list[float] = []
 
-    async def client(deadline: float, http: httpx.AsyncClient) -> int:
-        done = 0
-        while time.perf_counter() < deadline and (request := next_request()) is not None:
-            path, headers, body = request
-            t0 = time.perf_counter()
-            r = await (
-                http.post(path, content=body, headers=headers) if body else http.get(path, headers=headers)
-            )
-            latencies.append(time.perf_counter() - t0)
-            if r.status_code != expect:
-                raise RuntimeError(f"{r.status_code}: {r.text}")
-            done += 1
-        return done
+def uvicorn_app(servers: BenchServers, app: str, env: dict[str, str], port: int, workers: int) -> HttpServer:
+    """Another app (a baseline) under the same uvicorn with the same number of workers."""
+    command = ["uvicorn", app, "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
+    command += ["--log-level", "warning", "--no-access-log"]
+    return HttpServer(servers, command, env, port)
 
-    async def main() -> tuple[int, float]:
-        limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", limits=limits, timeout=30) as http:
-            for _ in range(300):
-                try:
-                    if (await http.get("/healthz")).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    await asyncio.sleep(0.1)
-            await asyncio.gather(*(client(time.perf_counter() + 2, http) for _ in range(clients)))
-            latencies.clear()
-            t0 = time.perf_counter()
-            counts = await asyncio.gather(*(client(t0 + seconds, http) for _ in range(clients)))
-            return sum(counts), time.perf_counter() - t0
 
-    done, elapsed = asyncio.run(main())
-    latencies.sort()
-    return LoadResult(
-        rate=done / elapsed,
-        p50_ms=latencies[len(latencies) // 2] * 1000,
-        p99_ms=latencies[int(len(latencies) * 0.99)] * 1000,
-        done=done,
+WRK_SCRIPT = Path(__file__).resolve().parent / "wrk" / "requests.lua"
+
+
+def write_requests(path: Path, requests: list[tuple[str, str, dict[str, str], str]]) -> Path:
+    """The file `bench/wrk/requests.lua` replays: one (method, path, headers, body) per line."""
+    with path.open("w") as out:
+        for method, target, headers, body in requests:
+            header_text = "|".join(f"{name}: {value}" for name, value in headers.items())
+            out.write(f"{method}\t{target}\t{header_text}\t{body}\n")
+    return path
+
+
+def run_wrk(
+    server: HttpServer,
+    requests: Path,
+    *,
+    seconds: float,
+    connections: int,
+    delay_ms: int = 0,
+    run: str = "",
+) -> WrkResult:
+    """Load `server` with wrk (one thread) replaying `requests`; wrk costs almost no CPU per request."""
+    env = {**os.environ, "WRK_REQUESTS": str(requests), "WRK_DELAY_MS": str(delay_ms), "WRK_RUN": run}
+    command = [
+        "wrk",
+        "-t1",
+        f"-c{connections}",
+        f"-d{max(1, round(seconds))}s",
+        "--timeout",
+        "10s",
+        "-s",
+        str(WRK_SCRIPT),
+    ]
+    cpu_before = server.cpu_seconds()
+    done = subprocess.run(
+        [*command, f"http://127.0.0.1:{server.port}"], env=env, capture_output=True, text=True, check=True
+    )
+    cpu = server.cpu_seconds() - cpu_before
+    line = next(row for row in done.stdout.splitlines() if row.startswith("WRK-JSON "))
+    figures = json.loads(line.removeprefix("WRK-JSON "))
+    completed = max(1, figures["requests"])
+    return WrkResult(
+        rate=figures["requests"] / (figures["duration_us"] / 1e6),
+        p50_ms=figures["p50_ms"],
+        p99_ms=figures["p99_ms"],
+        p999_ms=figures["p999_ms"],
+        requests=figures["requests"],
+        non_2xx=figures["non_2xx"],
+        socket_errors=figures["socket_errors"],
+        cpu_ms_per_request=cpu * 1000 / completed,
     )

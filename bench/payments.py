@@ -1,26 +1,42 @@
-"""Wallet payments per second: service layer vs a raw-SQL baseline, spread and hot merchant, and over HTTP.
+"""Wallet payments per second: service layer vs raw SQL, and over HTTP against a hand-written ceiling.
 
-    .venv/bin/python bench/payments.py [--payments 4000] [--threads 4] [--http-seconds 15] [--clients 32]
+    .venv/bin/python bench/payments.py [--payments 4000] [--threads 4] [--http-seconds 10]
+        [--connections 16] [--rounds 3] [--rate 50] [--fixed-seconds 20] [--api-workers 2]
 
-Every figure is printed beside a baseline measured in the same run on the same servers.
+Every figure is printed beside a baseline measured in the same run on the same servers. Over HTTP the
+load generator is wrk (`bench/wrk/requests.lua`), which costs the servers' two cores almost nothing per
+request; HanoiPay (`hanoipay api`) and the ceiling (`bench/ceiling.py`, the same row writes by hand behind
+the same JWT and idempotency work) run under the same uvicorn with the same number of workers, loaded
+alternately, three runs each.
 """
 
 import argparse
-import itertools
 import json
 import os
 import secrets
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from pathlib import Path
 
 import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import ApiServer, BenchServers, LoadResult, Request, run_load, start
+from bench.ceiling import install_function
+from bench.common import (
+    BenchServers,
+    HttpServer,
+    WrkResult,
+    hanoipay_api,
+    run_wrk,
+    start,
+    uvicorn_app,
+    write_requests,
+)
 from hanoipay.auth.models import User
 from hanoipay.auth.service import Principal, create_user, issue_token
 from hanoipay.db import job_session
@@ -170,54 +186,126 @@ def raw_rate(
     return rate
 
 
-def http_rate(
-    servers: BenchServers, payers: int, seconds: float, clients: int, workers: int
-) -> tuple[LoadResult, LoadResult, int]:
-    """Confirmed wallet payments per second over HTTP, and the merchant balance they applied."""
-    merchant_id = make_merchants(1)[0][0]
-    people = make_payers(payers, funds=10**11)
-    keys = {"bench": secrets.token_urlsafe(32)}
-    get_settings().jwt_keys = keys
-    bodies = []
+TARGETS = (
+    ("HanoiPay", "hanoipay", "/v1/payment_intents"),
+    ("ceiling, statement by statement", "ceiling", "/ceiling/statements"),
+    ("ceiling, one PL/pgSQL call", "ceiling", "/ceiling/function"),
+)
+
+
+def payment_requests(
+    people: list[tuple[Principal, str, str]], merchants: list[tuple[str, str]], path: str
+) -> list[tuple[str, str, dict[str, str], str]]:
+    """One request per payer (cycled by wrk), each to a merchant in turn, with a fresh Idempotency-Key."""
+    requests = []
     with job_session() as session:
-        for who, wallet_id, _ in people:
+        for i, (who, wallet_id, _) in enumerate(people):
             user = session.get(User, who.id)
             assert user is not None
+            token, _ = issue_token(user, lifetime=timedelta(hours=10))
             body = {
                 "amount": PRICE,
                 "currency": "VND",
-                "merchant_id": merchant_id,
+                "merchant_id": merchants[i % len(merchants)][0],
                 "purpose": "merchant_payment",
                 "provider": "wallet",
                 "wallet_id": wallet_id,
                 "confirm": True,
             }
-            headers = {"Authorization": f"Bearer {issue_token(user)[0]}", "content-type": "application/json"}
-            bodies.append((headers, json.dumps(body).encode()))
-    turn = itertools.cycle(bodies)
+            headers = {
+                "Authorization": f"Bearer {token}",
+                "Content-Type": "application/json",
+                "Idempotency-Key": "bench-{n}",
+            }
+            requests.append(("POST", path, headers, json.dumps(body)))
+    return requests
 
-    def next_payment() -> Request:
-        headers, body = next(turn)
-        return "/v1/payment_intents", headers, body
 
-    server = ApiServer(servers, {"HANOIPAY_JWT_KEYS": json.dumps(keys)}, workers=workers)
+def median(results: list[WrkResult]) -> WrkResult:
+    """The run with the median rate."""
+    return sorted(results, key=lambda r: r.rate)[len(results) // 2]
+
+
+def http_comparison(servers: BenchServers, args: argparse.Namespace, workdir: Path) -> None:
+    """HanoiPay against both ceilings over HTTP, loaded by wrk, alternating, three rounds each."""
+    keys = {"bench": secrets.token_urlsafe(32)}
+    get_settings().jwt_keys = keys
+    env = {"HANOIPAY_JWT_KEYS": json.dumps(keys)}
+    install_function(servers.database_url.replace("postgresql+psycopg://", "postgresql://"))
+    apps = {
+        "hanoipay": hanoipay_api(servers, env, 18_731, args.api_workers),
+        "ceiling": uvicorn_app(servers, "bench.ceiling:app", env, 18_732, args.api_workers),
+    }
     try:
-        result = run_load(server.port, next_payment, 201, seconds, clients)
-        noop = run_load(server.port, lambda: ("/healthz", {}, b""), 200, seconds, clients)
+        print(
+            f"\nHTTP, wrk (1 thread, {args.connections} connections, {args.http_seconds:.0f} s a run),"
+            f" {args.api_workers} uvicorn workers each; an Idempotency-Key on every request;"
+            f" median of {args.rounds} alternating runs"
+        )
+        header = f"{'':<34}{'payments/s':>11}{'p50 ms':>9}{'p99 ms':>9}{'CPU ms/payment':>16}"
+        for label, n_merchants in (("spread over 50 merchants", 50), ("one hot merchant", 1)):
+            merchants = make_merchants(n_merchants)
+            people = make_payers(args.payers, funds=10**11)
+            files = {
+                path: write_requests(workdir / f"{n_merchants}{path.replace('/', '-')}.tsv",
+                                     payment_requests(people, merchants, path))
+                for _, _, path in TARGETS
+            }  # fmt: skip
+            for _, app, path in TARGETS:  # warm up: connections, prepared statements, caches
+                run_wrk(
+                    apps[app], files[path], seconds=2, connections=args.connections, run=f"w{n_merchants}"
+                )
+            runs: dict[str, list[WrkResult]] = {path: [] for _, _, path in TARGETS}
+            for round_number in range(args.rounds):
+                for _, app, path in TARGETS:
+                    result = run_wrk(
+                        apps[app], files[path], seconds=args.http_seconds, connections=args.connections,
+                        run=f"r{n_merchants}-{round_number}",
+                    )  # fmt: skip
+                    assert result.non_2xx == 0, result
+                    assert result.socket_errors == 0, result
+                    runs[path].append(result)
+            print(f"\n{label}\n{header}")
+            best = {path: median(results) for path, results in runs.items()}
+            for name, _, path in TARGETS:
+                r = best[path]
+                print(
+                    f"{name:<34}{r.rate:>11.0f}{r.p50_ms:>9.1f}{r.p99_ms:>9.1f}{r.cpu_ms_per_request:>16.2f}"
+                )
+            ours = best["/v1/payment_intents"].rate
+            print(
+                f"ratio to the statement-by-statement ceiling: {ours / best['/ceiling/statements'].rate:.2f}"
+                f" (target >= 0.6); to the one-call ceiling: {ours / best['/ceiling/function'].rate:.2f}"
+            )
+        fixed_rate(apps, args, workdir)
     finally:
-        server.stop()
-    with job_session() as session:
-        applied = ledger.balance(session, make_merchant_account(merchant_id)).posted
-    return result, noop, applied
+        for server in apps.values():
+            server.stop()
 
 
-def make_merchant_account(merchant_id: str) -> str:
-    from payments.models import Merchant
-
-    with job_session() as session:
-        merchant = session.get(Merchant, merchant_id)
-        assert merchant is not None
-        return merchant.account_id
+def fixed_rate(apps: dict[str, HttpServer], args: argparse.Namespace, workdir: Path) -> None:
+    """Latency at a fixed offered rate, as a city's traffic arrives, for HanoiPay and the ceiling."""
+    merchants = make_merchants(20)
+    people = make_payers(args.payers, funds=10**11)
+    connections = 10
+    delay_ms = round(connections * 1000 / args.rate)
+    print(
+        f"\nFixed rate: {args.rate} payments/s offered for {args.fixed_seconds:.0f} s"
+        f" ({connections} connections, each sending every {delay_ms} ms)"
+    )
+    print(f"{'':<34}{'done/s':>8}{'p50 ms':>9}{'p99 ms':>9}{'p99.9 ms':>10}{'CPU ms/payment':>16}")
+    for name, app, path in TARGETS[:2]:
+        requests = write_requests(
+            workdir / f"fixed{path.replace('/', '-')}.tsv", payment_requests(people, merchants, path)
+        )
+        r = run_wrk(
+            apps[app], requests, seconds=args.fixed_seconds, connections=connections, delay_ms=delay_ms,
+            run=f"fixed-{app}",
+        )  # fmt: skip
+        assert r.non_2xx == 0, r
+        print(
+            f"{name:<34}{r.rate:>8.0f}{r.p50_ms:>9.1f}{r.p99_ms:>9.1f}{r.p999_ms:>10.1f}{r.cpu_ms_per_request:>16.2f}"
+        )
 
 
 def main() -> None:
@@ -226,8 +314,12 @@ def main() -> None:
     )
     parser.add_argument("--payments", type=int, default=4_000)
     parser.add_argument("--threads", type=int, default=4)
-    parser.add_argument("--http-seconds", type=float, default=15)
-    parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument("--http-seconds", type=float, default=10)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--payers", type=int, default=64)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rate", type=int, default=50, help="the fixed rate, payments/s")
+    parser.add_argument("--fixed-seconds", type=float, default=20)
     parser.add_argument("--skip-http", action="store_true")
     parser.add_argument("--skip-service", action="store_true")
     parser.add_argument("--api-workers", type=int, default=2)
@@ -254,24 +346,11 @@ def main() -> None:
         with job_session() as session:
             assert ledger.verify(session).ok, "ledger verification failed after the benchmark"
         if not args.skip_http:
-            load, noop, applied = http_rate(
-                servers, args.clients, args.http_seconds, args.clients, args.api_workers
-            )
-            rate, p50, p99 = load.rate, load.p50_ms, load.p99_ms
-            print(
-                f"\nHTTP: POST /v1/payment_intents confirm=true, {args.clients} clients,"
-                f" {args.api_workers} uvicorn workers"
-            )
-            print(
-                f"  {rate:.0f} confirmed payments/s applied to balances; p50 {p50:.1f} ms, p99 {p99:.1f} ms"
-            )
-            print(
-                f"  merchant balance after the run: {applied:,} VND"
-                f" ({applied // (PRICE - PRICE // 100):,} payments)"
-            )
-            print(f"  baseline, the same server answering GET /healthz (no work): {noop.rate:.0f}/s")
-            if rows:
-                print(f"  baseline, service layer in-process (spread): {rows[0][1]:.0f}/s")
+            with tempfile.TemporaryDirectory() as workdir:
+                http_comparison(servers, args, Path(workdir))
+            with job_session() as session:
+                assert ledger.verify(session).ok, "ledger verification failed after the HTTP runs"
+            print("\nhanoipay ledger verify after every run: OK")
         print(
             f"\nmachine: {os.cpu_count()} cores; database: {'embedded' if servers.postgres else 'configured'}"
         )

@@ -16,7 +16,7 @@ from rich.table import Table
 from city.app import create_app
 from city.domains import periodic_jobs, register_domains
 from hanoipay.db import job_session
-from hanoipay.jobs import run_job
+from hanoipay.jobs import Relayer, relay_all, run_job
 from hanoipay.resilience import resilient_redis
 from hanoipay.runtime import Runtime, start_runtime
 from hanoipay.settings import get_settings
@@ -94,23 +94,38 @@ def api(
     workers: Annotated[int, typer.Option(help="Uvicorn worker processes")] = 2,
 ) -> None:
     """Run the API alone against configured servers (production; scale with replicas and --workers)."""
-    uvicorn.run("city.app:create_app", factory=True, host=host, port=port, workers=workers, log_level="info")
+    uvicorn.run(
+        "city.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="info",
+        access_log=get_settings().access_log,
+    )
 
 
 @app.command()
 def worker(
     burst: Annotated[bool, typer.Option(help="Exit once the queue is empty")] = False,
 ) -> None:
-    """Run an RQ worker for the job queue."""
+    """Run an RQ worker for the job queue, and relay the outbox to it as transactions commit."""
     from rq import Worker
 
     _logging()
     runtime = start_runtime()
     register_domains()
     connection = resilient_redis(runtime.redis_url, "worker")
+    relayer = Relayer()
+    if burst:
+        relay_all()
+    else:
+        relayer.start()
     try:
         Worker([get_settings().queue_name], connection=connection).work(with_scheduler=True, burst=burst)
     finally:
+        if not burst:
+            relayer.stop()
         runtime.stop()
 
 

@@ -9,11 +9,9 @@ from fastapi.staticfiles import StaticFiles
 from city.domains import DOMAINS
 from hanoipay.domains import PageLink
 from hanoipay.errors import render_refusals_as_pages
-from hanoipay.settings import get_settings
 from hanoipay.web import i18n, templates
 from hanoipay.web.pages import Page, SignInRequired, error_page, sign_in_redirect
 from hanoipay.web.routes import router as shared_pages
-from hanoipay.web.security import SecurityHeaders
 
 WEB = Path(__file__).resolve().parent.parent / "hanoipay" / "web"
 home = APIRouter(include_in_schema=False)
@@ -36,7 +34,7 @@ def home_page(page: Page) -> HTMLResponse:
 
 
 def install_pages(app: FastAPI) -> None:
-    """Templates, catalogs, static files, the shared pages, the home page and the pages' security headers."""
+    """Templates, catalogs, static files, the shared pages and the home page."""
     templates.configure({d.name: d.templates for d in DOMAINS if d.templates is not None})
     i18n.load_catalogs([WEB / "locale", *(d.locale for d in DOMAINS if d.locale is not None)])
     app.mount("/static/app", StaticFiles(directory=WEB / "static"), name="static-app")
@@ -47,7 +45,6 @@ def install_pages(app: FastAPI) -> None:
             )
     app.include_router(shared_pages)
     app.include_router(home)
-    app.add_middleware(SecurityHeaders, image_origins=get_settings().web_image_origins)
     render_refusals_as_pages(_refusal_page)
 
     @app.exception_handler(SignInRequired)

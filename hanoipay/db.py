@@ -1,13 +1,15 @@
 """The database: one engine per process, sessions owned by the request or the job, one commit each."""
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
+import psycopg
 from fastapi import Depends
-from sqlalchemy import DateTime, Engine, MetaData, create_engine, func
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from fastapi.concurrency import run_in_threadpool
+from sqlalchemy import DateTime, Engine, MetaData, create_engine, event, func
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, SessionTransaction, mapped_column, sessionmaker
 
 from hanoipay.settings import get_settings
 
@@ -86,10 +88,60 @@ def job_session() -> Iterator[Session]:
             raise
 
 
-def get_session() -> Iterator[Session]:
-    """A session for one request, committed before the response is sent (see `DbSession`)."""
-    with job_session() as session:
+async def get_session() -> AsyncIterator[Session]:
+    """A session for one request, committed before the response is sent (see `DbSession`).
+
+    Opening a session does no I/O, so this runs on the event loop; only the commit (or the rollback) is
+    handed to a thread. The outbox rows a request writes are left to the relayers, so the request never
+    waits for Redis.
+    """
+    session = SessionLocal()
+    session.info["hanoipay.relay_after_commit"] = False
+    try:
         yield session
+    except BaseException:
+        await run_in_threadpool(_end, session, commit=False)
+        raise
+    if session.in_transaction():
+        await run_in_threadpool(_end, session, commit=True)
+    else:  # the endpoint committed in its own thread already (see `payments.idempotency`)
+        session.close()
+
+
+def _end(session: Session, *, commit: bool) -> None:
+    try:
+        if commit:
+            session.commit()
+        else:
+            session.rollback()
+    finally:
+        session.close()
 
 
 DbSession = Annotated[Session, Depends(get_session, scope="function")]
+
+
+def execute(
+    session: Session, sql: str, params: Sequence[Any] | Mapping[str, Any] | None = None
+) -> psycopg.Cursor[Any]:
+    """Run hand-written SQL on the session's own connection, in its transaction.
+
+    For the hot paths (a payment, its ledger entry, its event): the statement is prepared once per
+    connection by the server and then only executed, with none of the ORM's per-statement work. Whatever
+    such a statement writes is not in the session's identity map; callers keep the two apart.
+    """
+    driver: psycopg.Connection[Any] | None = session.info.get(_DRIVER)
+    if driver is None:
+        driver = session.connection().connection.driver_connection
+        session.info[_DRIVER] = driver
+    assert driver is not None
+    return driver.execute(sql, params, prepare=True)
+
+
+_DRIVER = "hanoipay.driver_connection"
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_driver(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:
+        session.info.pop(_DRIVER, None)

@@ -13,8 +13,8 @@ class UnsupportedMediaType(HanoiPayError):
     title = "Unsupported media type"
 
 
-def require_json(request: Request) -> None:
-    """Refuse a request with a body that is not declared as JSON."""
+async def require_json(request: Request) -> None:
+    """Refuse a request with a body that is not declared as JSON (async: no thread hand-off, no I/O)."""
     if request.method in {"POST", "PUT", "PATCH"}:
         content_type = request.headers.get("content-type", "")
         has_body = request.headers.get("content-length", "0") != "0" or "transfer-encoding" in request.headers

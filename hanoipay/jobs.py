@@ -1,8 +1,10 @@
 """Redis-queued jobs and the transactional outbox that feeds them.
 
 A side effect that leaves the database is written as an outbox row in the same transaction as the
-change that causes it. After the commit the rows are relayed to RQ; if Redis is down they stay in the
-table and the sweeper relays them once it is back, so a payment never waits on, or is lost to, Redis.
+change that causes it. An API request never talks to Redis: once its transaction commits, a relayer (a
+thread of every worker process, woken by a notification the row sends at commit) moves committed rows to
+RQ in batches. Jobs and commands relay the rows they wrote themselves, right after their commit. If Redis
+is down the rows stay in the table until it is back. A payment never waits on, or is lost to, Redis.
 
 Jobs have stable names (`"payments.deliver_event"`), registered with `@job(name)`. Outbox rows and the
 queue store the name, never an import path, so moving a function to another module orphans nothing:
@@ -10,28 +12,27 @@ RQ runs `run_job(name, **kwargs)`, which looks the name up in this process's reg
 """
 
 import logging
-import queue
 import threading
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
+import psycopg
 import redis
+from psycopg.types.json import Jsonb
 from rq import Queue, Retry
-from sqlalchemy import BigInteger, Index, String, Text, event, func, insert, select, text, update
+from sqlalchemy import BigInteger, Index, String, Text, event, func, select, text, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from hanoipay.db import Base, CreatedAt, SessionLocal, get_engine
+from hanoipay.db import Base, CreatedAt, SessionLocal, execute, get_engine
 from hanoipay.settings import get_settings
 
 log = logging.getLogger(__name__)
 
 RETRY_INTERVALS = [1, 5, 30, 120, 600]
 _redis: redis.Redis | None = None
-_OUTBOX = "hanoipay.outbox"
 _registry: dict[str, Callable[..., Any]] = {}
 JobFunction = TypeVar("JobFunction", bound=Callable[..., Any])
 
@@ -84,7 +85,6 @@ def init_redis(url: str) -> redis.Redis:
     """Connect the process to Redis at `url`."""
     global _redis
     _redis = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=1)
-    _breaker.reset()
     return _redis
 
 
@@ -107,12 +107,50 @@ class _Pending:
     kwargs: dict[str, Any]
 
 
+OUTBOX_CHANNEL = "hanoipay_outbox"
+# Set False on a session whose transaction must never wait for Redis (an API request): its rows are left to
+# the relayers. Sessions of jobs and commands relay their own rows right after they commit.
+RELAY_AFTER_COMMIT = "hanoipay.relay_after_commit"
+_PENDING = "hanoipay.outbox"
+# One round trip: the row, and a notification the relayers hear when (and only if) the transaction commits.
+_OUTBOX_INSERT = (
+    "WITH written AS (INSERT INTO outbox (job, kwargs) VALUES (%s, %s) RETURNING id) "
+    "SELECT id, pg_notify('hanoipay_outbox', '') FROM written"
+)
+
+
 def enqueue_after_commit(session: Session, job_name: str, **kwargs: Any) -> None:
-    """Write an outbox row for the named job; it is enqueued only if and after the transaction commits."""
-    row_id = session.execute(
-        insert(OutboxMessage).values(job=job_name, kwargs=kwargs).returning(OutboxMessage.id)
-    ).scalar_one()
-    session.info.setdefault(_OUTBOX, []).append(_Pending(row_id, job_name, kwargs))
+    """Write an outbox row for the named job; it is enqueued once (and only if) the transaction commits."""
+    row = execute(session, _OUTBOX_INSERT, (job_name, Jsonb(kwargs))).fetchone()
+    assert row is not None
+    written(session, row[0], job_name, kwargs)
+
+
+def written(session: Session, row_id: int, job_name: str, kwargs: dict[str, Any]) -> None:
+    """Note an outbox row the session wrote (by `enqueue_after_commit` or a statement of its own)."""
+    if session.info.get(RELAY_AFTER_COMMIT, True):
+        session.info.setdefault(_PENDING, []).append(_Pending(row_id, job_name, kwargs))
+
+
+@event.listens_for(Session, "after_commit")
+def _relay_after_commit(session: Session) -> None:
+    pending = session.info.pop(_PENDING, None)
+    if pending and _enqueue(pending):
+        _mark_relayed([p.id for p in pending])
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_after_rollback(session: Session) -> None:
+    session.info.pop(_PENDING, None)
+
+
+def _mark_relayed(ids: list[int]) -> None:
+    try:
+        with get_engine().begin() as conn:
+            conn.execute(update(OutboxMessage).where(OutboxMessage.id.in_(ids)).values(relayed_at=func.now()))
+    except Exception:
+        # Unmarked rows are relayed again under the same job id; jobs are idempotent, so that is harmless.
+        log.exception("could not mark %d outbox rows relayed", len(ids))
 
 
 def enqueue(job_name: str, *, job_id: str | None = None, **kwargs: Any) -> None:
@@ -120,48 +158,8 @@ def enqueue(job_name: str, *, job_id: str | None = None, **kwargs: Any) -> None:
     get_queue().enqueue_call(run_job, args=(job_name,), kwargs=kwargs, job_id=job_id)
 
 
-@event.listens_for(Session, "after_commit")
-def _relay_after_commit(session: Session) -> None:
-    pending = session.info.pop(_OUTBOX, None)
-    if pending and _enqueue(pending):
-        _marker.mark([p.id for p in pending])
-
-
-@event.listens_for(Session, "after_rollback")
-def _forget_after_rollback(session: Session) -> None:
-    session.info.pop(_OUTBOX, None)
-
-
-class _Breaker:
-    """After Redis fails to answer, skip relaying for a few seconds instead of making every payment wait.
-
-    The rows stay in the outbox and the sweeper relays them once Redis answers again.
-    """
-
-    def __init__(self, open_seconds: float = 5.0) -> None:
-        self.open_seconds = open_seconds
-        self._open_until = 0.0
-
-    def allows(self) -> bool:
-        return time.monotonic() >= self._open_until
-
-    def trip(self) -> None:
-        self._open_until = time.monotonic() + self.open_seconds
-
-    def reset(self) -> None:
-        self._open_until = 0.0
-
-
-_breaker = _Breaker()
-
-
-def _enqueue(pending: Sequence[_Pending], *, force: bool = False) -> bool:
-    """Put the jobs on the queue in one round trip; False (and nothing lost) if Redis cannot be reached.
-
-    Right after a failure the after-commit relay does not even try (`force` is for the sweeper).
-    """
-    if not force and not _breaker.allows():
-        return False
+def _enqueue(pending: Sequence[_Pending]) -> bool:
+    """Put the jobs on the queue in one round trip; False (and nothing lost) if Redis cannot be reached."""
     retry = Retry(max=len(RETRY_INTERVALS), interval=RETRY_INTERVALS)
     queue = get_queue()
     try:
@@ -177,76 +175,16 @@ def _enqueue(pending: Sequence[_Pending], *, force: bool = False) -> bool:
             )
             pipe.execute()
     except (redis.RedisError, OSError) as exc:
-        if _breaker.allows():
-            log.warning("outbox relay postponed, Redis unavailable: %s", exc)
-        _breaker.trip()
+        log.warning("outbox relay postponed, Redis unavailable: %s", exc)
         return False
-    _breaker.reset()
     return True
-
-
-class _RelayMarker:
-    """Marks relayed outbox rows in batches from a background thread, off the payment's request path.
-
-    A mark lost to a crash only means the sweeper enqueues that job again under the same job id; jobs
-    are idempotent, so that is harmless.
-    """
-
-    def __init__(self) -> None:
-        self._ids: queue.SimpleQueue[int] = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()
-        self._idle = threading.Event()
-        self._idle.set()
-
-    def mark(self, ids: Sequence[int]) -> None:
-        self._idle.clear()
-        for row_id in ids:
-            self._ids.put(row_id)
-        with self._lock:
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._run, name="outbox-marker", daemon=True)
-                self._thread.start()
-
-    def flush(self, timeout: float = 5.0) -> None:
-        """Wait until every mark handed over so far is written."""
-        self._idle.wait(timeout)
-
-    def _run(self) -> None:
-        while True:
-            batch = [self._ids.get()]
-            time.sleep(0.05)
-            while len(batch) < 5_000:
-                try:
-                    batch.append(self._ids.get_nowait())
-                except queue.Empty:
-                    break
-            try:
-                with get_engine().begin() as conn:
-                    conn.execute(text("SET LOCAL synchronous_commit = off"))
-                    conn.execute(
-                        update(OutboxMessage).where(OutboxMessage.id.in_(batch)).values(relayed_at=func.now())
-                    )
-            except Exception:
-                log.exception(
-                    "could not mark %d outbox rows relayed; the sweeper will relay them again", len(batch)
-                )
-            if self._ids.empty():
-                self._idle.set()
-
-
-_marker = _RelayMarker()
-
-
-def flush_relay_marks(timeout: float = 5.0) -> None:
-    """Wait for the background marking of relayed outbox rows (tests, orderly shutdown)."""
-    _marker.flush(timeout)
 
 
 def relay(*, older_than_seconds: int = 0, limit: int = 1000) -> int:
     """Enqueue unrelayed outbox rows older than the age and mark them relayed; returns how many.
 
-    If Redis cannot be reached, nothing is marked and the rows wait for the next sweep.
+    Rows are taken with `FOR UPDATE SKIP LOCKED`, so several relayers share the work without relaying a
+    row twice. If Redis cannot be reached, nothing is marked and the rows wait for the next try.
     """
     with SessionLocal() as session:
         rows = session.execute(
@@ -257,7 +195,7 @@ def relay(*, older_than_seconds: int = 0, limit: int = 1000) -> int:
             .limit(limit)
             .with_for_update(skip_locked=True)
         ).all()
-        if not rows or not _enqueue([_Pending(r.id, r.job, r.kwargs) for r in rows], force=True):
+        if not rows or not _enqueue([_Pending(r.id, r.job, r.kwargs) for r in rows]):
             return 0
         relayed = [row.id for row in rows]
         session.execute(
@@ -267,9 +205,58 @@ def relay(*, older_than_seconds: int = 0, limit: int = 1000) -> int:
         return len(rows)
 
 
+def relay_all() -> int:
+    """Relay every committed outbox row, a batch at a time; returns how many."""
+    total = 0
+    while relayed := relay():
+        total += relayed
+    return total
+
+
+class Relayer:
+    """Moves committed outbox rows to RQ in batches, in a background thread of every worker process.
+
+    It listens on the `hanoipay_outbox` channel, which every outbox row notifies when its transaction
+    commits, so a job reaches the queue within milliseconds; it also looks every second, so a missed
+    notification (the relayer restarting, Redis away) costs at most a second. The request that wrote the
+    row never talks to Redis.
+    """
+
+    def __init__(self) -> None:
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="outbox-relayer", daemon=True)
+
+    def start(self) -> None:
+        """Start relaying in the background."""
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop after the current batch."""
+        self._stop.set()
+        self._thread.join(5)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._listen_and_relay()
+            except Exception:
+                log.exception("the outbox relayer failed; starting again in a second")
+                self._stop.wait(1)
+
+    def _listen_and_relay(self) -> None:
+        # Its own connection, outside the pool: listening needs autocommit, which pooled ones must not keep.
+        dsn = get_engine().url.set(drivername="postgresql").render_as_string(hide_password=False)
+        with psycopg.connect(dsn, autocommit=True) as listener:
+            listener.execute(f"LISTEN {OUTBOX_CHANNEL}")
+            while not self._stop.is_set():
+                if relay_all() == 0:
+                    for _ in listener.notifies(timeout=1.0, stop_after=1):
+                        pass
+
+
 @job("outbox.sweep")
 def sweep_outbox() -> int:
-    """Relay outbox rows that the after-commit relay missed (Redis down, process killed)."""
+    """Relay outbox rows no relayer took (no worker running a relayer, one that stopped)."""
     total = 0
     while relayed := relay(older_than_seconds=get_settings().outbox_sweep_after_seconds):
         total += relayed

@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = 1_048_576
     max_upload_bytes: int = 52_428_800
 
+    # Uvicorn's line per request; off by default (a proxy in front logs requests at scale).
+    access_log: bool = False
+
     db_pool_size: int = 20
     db_max_overflow: int = 10
 

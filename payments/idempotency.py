@@ -2,25 +2,27 @@
 
 The key row is inserted in the request's own transaction before the work runs, so a concurrent duplicate
 blocks on the primary key until the first request commits, then replays its stored response; if the
-first rolls back, the duplicate runs instead. Refusals (4xx) are stored too, as Stripe does: the work
-runs in a savepoint that is rolled back, and the problem document is kept with the key.
+first rolls back, the duplicate runs instead. Refusals (4xx) are stored too, as Stripe does: the refused
+work is rolled back whole and the key is claimed again with the problem document. The answer is stored
+as the bytes sent, so a replay is byte for byte the first answer. Claiming and storing are one
+hand-written statement each: this runs on every money POST.
 """
 
 import hashlib
 import json
 import re
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Header, Request
 from fastapi.responses import Response
 from pydantic import BaseModel
-from sqlalchemy import delete, func, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy import delete, func
 from sqlalchemy.orm import Session
 
 from hanoipay.auth.service import Principal
+from hanoipay.db import execute
 from hanoipay.errors import PROBLEM_JSON, HanoiPayError, problem_body
 from hanoipay.settings import get_settings
 from payments.exceptions import IdempotencyKeyReused, InvalidIdempotencyKey
@@ -43,34 +45,46 @@ def _fingerprint(request: Request, body: BaseModel | None) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _claim(session: Session, owner: str, key: str, fingerprint: str) -> IdempotencyKey | None:
-    """Insert the key; None if this request now owns it, else the existing (committed) row."""
-    expires_at = datetime.now(UTC) + timedelta(hours=get_settings().idempotency_ttl_hours)
+@dataclass(frozen=True)
+class _Stored:
+    request_hash: str
+    status_code: int | None
+    response_body: bytes | None
+
+
+_CLAIM = """
+INSERT INTO idempotency_key (owner, key, request_hash, expires_at, created_at)
+VALUES (%s, %s, %s, now() + make_interval(hours => %s), now())
+ON CONFLICT DO NOTHING RETURNING key
+"""
+_STORED = """
+SELECT request_hash, status_code, response_body, expires_at > now() FROM idempotency_key
+WHERE owner = %s AND key = %s
+"""
+_STORE = "UPDATE idempotency_key SET status_code = %s, response_body = %s WHERE owner = %s AND key = %s"
+
+
+def _claim(session: Session, owner: str, key: str, fingerprint: str) -> _Stored | None:
+    """Insert the key (one round trip); None if this request now owns it, else the committed answer.
+
+    A concurrent request with the same key waits here, on the key's primary key, until the first one
+    commits (then it replays that answer) or rolls back (then it owns the key).
+    """
+    hours = get_settings().idempotency_ttl_hours
     for _ in range(2):
-        inserted = session.execute(
-            pg_insert(IdempotencyKey)
-            .values(owner=owner, key=key, request_hash=fingerprint, expires_at=expires_at)
-            .on_conflict_do_nothing()
-            .returning(IdempotencyKey.key)
-        ).scalar()
-        if inserted is not None:
+        if execute(session, _CLAIM, (owner, key, fingerprint, hours)).fetchone() is not None:
             return None
-        existing = session.execute(
-            select(IdempotencyKey)
-            .where(IdempotencyKey.owner == owner, IdempotencyKey.key == key)
-            .execution_options(populate_existing=True)
-        ).scalar_one_or_none()
-        if existing is None:
+        row = execute(session, _STORED, (owner, key)).fetchone()
+        if row is None:
             continue
-        if existing.expires_at > datetime.now(UTC):
-            return existing
-        session.execute(
-            delete(IdempotencyKey).where(IdempotencyKey.owner == owner, IdempotencyKey.key == key)
-        )
+        request_hash, status_code, body, alive = row
+        if alive:
+            return _Stored(request_hash, status_code, body)
+        execute(session, "DELETE FROM idempotency_key WHERE owner = %s AND key = %s", (owner, key))
     raise InvalidIdempotencyKey("The key could not be claimed; retry the request.")
 
 
-def _replay(row: IdempotencyKey) -> Response:
+def _replay(row: _Stored) -> Response:
     status = row.status_code or 200
     return Response(
         row.response_body,
@@ -98,42 +112,44 @@ def run_idempotent(
 ) -> Response:
     """Run `work` once per (caller, key); replay its stored response for retries with the same body.
 
-    A refusal undoes what `work` wrote, except a `keep_on` error (a payment that failed), whose changes
-    (the intent with its `last_payment_error`) are kept and committed with the refusal, as Stripe does.
+    A refusal undoes everything `work` wrote, except a `keep_on` error (a payment that failed), whose
+    changes (the intent with its `last_payment_error`) are kept and committed with the refusal, as Stripe
+    does. With a key, the refusal is stored for the key in a fresh transaction, so a retry replays it.
     """
+    fingerprint = None
     if key is not None:
         if not _KEY_PATTERN.match(key):
             raise InvalidIdempotencyKey("Idempotency-Key must be 1 to 255 printable ASCII characters.")
         fingerprint = _fingerprint(request, body)
         existing = _claim(session, who.id, key, fingerprint)
         if existing is not None:
-            if existing.request_hash != fingerprint:
-                raise IdempotencyKeyReused(
-                    "This Idempotency-Key was used with a different request; "
-                    "use a new key for a new operation."
-                )
-            return _replay(existing)
-    savepoint = session.begin_nested()
+            return _answer_for(existing, fingerprint)
     try:
         content = _render(work().model_dump(mode="json"))
-        savepoint.commit()
     except HanoiPayError as error:
         kept = keep_on is not None and isinstance(error, keep_on)
-        if kept:
-            savepoint.commit()
-        else:
-            savepoint.rollback()
         if error.status >= 500 or (key is None and not kept):
             raise
+        if not kept and key is not None and fingerprint is not None:
+            session.rollback()
+            existing = _claim(session, who.id, key, fingerprint)
+            if existing is not None:  # another request took the key meanwhile and answered it
+                return _answer_for(existing, fingerprint)
         content, status_code = _render(problem_body(error)), error.status
     if key is not None:
-        session.execute(
-            update(IdempotencyKey)
-            .where(IdempotencyKey.owner == who.id, IdempotencyKey.key == key)
-            .values(status_code=status_code, response_body=content)
-        )
+        execute(session, _STORE, (status_code, content, who.id, key))
+    # The request's commit, here in the endpoint's own thread rather than in one more hand-off to a thread.
+    session.commit()
     media_type = PROBLEM_JSON if status_code >= 400 else "application/json"
     return Response(content, status_code=status_code, media_type=media_type)
+
+
+def _answer_for(existing: _Stored, fingerprint: str) -> Response:
+    if existing.request_hash != fingerprint:
+        raise IdempotencyKeyReused(
+            "This Idempotency-Key was used with a different request; use a new key for a new operation."
+        )
+    return _replay(existing)
 
 
 def purge_expired(session: Session) -> int:

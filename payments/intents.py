@@ -10,10 +10,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from psycopg.types.json import Jsonb
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.orm import Session, make_transient_to_detached
 
 from hanoipay.auth.service import Principal, Role
+from hanoipay.db import execute
 from hanoipay.errors import Forbidden, HanoiPayError
 from hanoipay.ids import new_id
 from hanoipay.pagination import Page, paginate
@@ -32,8 +35,8 @@ from payments.exceptions import (
     UnknownProvider,
     UnsupportedCurrency,
 )
-from payments.merchants import get_merchant, payable_account
-from payments.models import CaptureMethod, IntentStatus, Merchant, PaymentIntent
+from payments.merchants import payable_account, payee
+from payments.models import CaptureMethod, IntentStatus, PaymentIntent
 from payments.money import CURRENCIES, fee_for
 from payments.providers.base import Outcome, PaymentMethod, Provider, get_provider
 from payments.purposes import Purpose, get_purpose
@@ -98,30 +101,34 @@ def create_intent(
     description: str | None = None,
     metadata: dict[str, Any] | None = None,
 ) -> PaymentIntent:
-    """Create an intent; with `confirm`, confirm it in the same transaction."""
+    """Create an intent; with `confirm`, confirm it in the same transaction.
+
+    A payment its provider settles at once (a wallet, a manual receipt) with nothing for its purpose's
+    owner to do on success is written once, when its outcome is known: one INSERT of the intent after the
+    one-statement ledger posting. Every other intent is written first and then carried along.
+    """
     if currency not in CURRENCIES:
         raise UnsupportedCurrency(f"{currency} is not a supported currency.")
     spec = get_purpose(purpose)
-    merchant: Merchant | None = None
     if spec.requires_merchant:
         if merchant_id is None:
             raise MerchantNotFound(f"Purpose {purpose} needs a merchant_id.")
         if who.merchant_id is not None and not who.can_act_for_merchant(merchant_id):
             raise MerchantNotFound(f"No merchant {merchant_id}.")
-        merchant = get_merchant(session, merchant_id)
-        if merchant.currency != currency:
-            raise CurrencyMismatch(f"Merchant {merchant.id} is paid in {merchant.currency}, not {currency}.")
+        paid = payee(session, merchant_id)
+        if paid.currency != currency:
+            raise CurrencyMismatch(f"Merchant {paid.id} is paid in {paid.currency}, not {currency}.")
     elif merchant_id is not None:
         raise MerchantNotFound(f"Purpose {purpose} is not paid to a merchant.")
-    if provider is not None:
-        _provider_for(spec, provider)
-    if who.kind == "user" and not who.has(Role.CUSTOMER, Role.FINANCE, Role.ADMIN) and merchant is None:
+    chosen = None if provider is None else _provider_for(spec, provider)
+    if who.kind == "user" and not who.has(Role.CUSTOMER, Role.FINANCE, Role.ADMIN) and merchant_id is None:
         raise Forbidden("Only customers and staff create intents with no merchant.")
     payer = who.id if who.kind == "user" and who.merchant_id is None and not who.is_staff else None
+    now = _now()
     intent = PaymentIntent(
+        **_UNSET,
         id=new_id("pi"),
-        merchant=merchant,
-        merchant_id=merchant.id if merchant else None,
+        merchant_id=merchant_id,
         payer_id=payer,
         purpose=purpose,
         purpose_ref=purpose_ref,
@@ -131,24 +138,75 @@ def create_intent(
         capture_method=capture_method,
         provider=provider,
         wallet_id=wallet_id,
-        amount_capturable=0,
-        amount_received=0,
-        amount_refunded=0,
-        fee_amount=0,
         description=description,
         metadata_=metadata or {},
         created_by=who.id,
-        updated_at=_now(),
+        created_at=now,
+        updated_at=now,
     )
     if spec.validate is not None:
         spec.validate(session, who, intent)
     if wallet_id is not None:
-        intent.wallet = wallet_to_pay_from(session, who, wallet_id)
+        wallet_to_pay_from(session, who, wallet_id)
+    method = PaymentMethod(wallet_id, payment_method, return_url)
+    if confirm and chosen is not None and chosen.settles_at_once and _nothing_to_do_on_success(intent):
+        try:
+            _confirm(session, who, intent, provider, method)
+        except PaymentFailed:
+            _insert(session, intent)  # the failed attempt is news about the intent; nothing else was written
+            raise
+        _insert(session, intent)
+        return intent
     session.add(intent)
-    if confirm:
-        _confirm(session, who, intent, provider, PaymentMethod(wallet_id, payment_method, return_url))
     session.flush()
+    if confirm:
+        _confirm(session, who, intent, provider, method)
+        session.flush()
     return intent
+
+
+# Every column of a new intent that creation leaves empty, so the object is complete without a reload.
+_UNSET: dict[str, Any] = {
+    "provider_ref": None,
+    "amount_capturable": 0,
+    "amount_received": 0,
+    "amount_refunded": 0,
+    "amount_collected": 0,
+    "fee_amount": 0,
+    "capture_before": None,
+    "succeeded_at": None,
+    "canceled_at": None,
+    "cancellation_reason": None,
+    "last_payment_error": None,
+    "next_action": None,
+    "reference": None,
+    "expires_at": None,
+}
+_COLUMNS = [
+    (attribute.key, attribute.columns[0].name) for attribute in sa_inspect(PaymentIntent).column_attrs
+]
+_JSON_COLUMNS = frozenset({"metadata", "next_action", "last_payment_error"})
+# Built once from the mapped columns (names from the model, never from input).
+_INSERT_INTENT = (
+    f"INSERT INTO payment_intent ({', '.join(name for _, name in _COLUMNS)}) "  # noqa: S608
+    f"VALUES ({', '.join(f'%({name})s' for _, name in _COLUMNS)})"
+)
+
+
+def _nothing_to_do_on_success(intent: PaymentIntent) -> bool:
+    spec = get_purpose(intent.purpose)
+    return intent.capture_method == CaptureMethod.AUTOMATIC and spec.on_succeeded is None
+
+
+def _insert(session: Session, intent: PaymentIntent) -> None:
+    """Write the intent as it stands in one statement, and attach it to the session as already stored."""
+    values = {}
+    for key, name in _COLUMNS:
+        value = getattr(intent, key)
+        values[name] = Jsonb(value) if name in _JSON_COLUMNS and value is not None else value
+    execute(session, _INSERT_INTENT, values)
+    make_transient_to_detached(intent)
+    session.add(intent)
 
 
 def confirm_intent(
@@ -192,12 +250,10 @@ def _confirm(
     if intent.capture_method == CaptureMethod.MANUAL:
         intent.capture_before = _now() + timedelta(hours=get_settings().capture_window_hours)
     try:
-        # A refused payment undoes what it wrote (a ledger entry begun, a hold) but keeps the intent.
-        with session.begin_nested():
-            apply_provider_status(session, intent, chosen.authorize(session, intent))
+        # A refusal writes nothing: the ledger posting and the hold are each one conditional statement.
+        apply_provider_status(session, intent, chosen.authorize(session, intent))
     except PaymentFailed as failure:
         record_payment_failure(session, intent, failure.payment_error())
-        session.flush()
         failure.extra["payment_intent"] = intent.id
         raise
 
@@ -322,8 +378,8 @@ def settlement_lines(
     source = get_provider(intent.provider).source_account(session, intent)
     if spec.credit_account is not None:
         return [(source, amount), (spec.credit_account(session, intent), -amount)]
-    assert intent.merchant is not None
-    payable = payable_account(intent.merchant)
+    assert intent.merchant_id is not None
+    payable = payable_account(payee(session, intent.merchant_id))
     return [
         (source, amount),
         (payable, fee - amount),
@@ -336,8 +392,8 @@ def mark_succeeded(session: Session, intent: PaymentIntent, amount: int) -> None
     spec = get_purpose(intent.purpose)
     fee = 0
     if spec.credit_account is None:
-        assert intent.merchant is not None
-        fee = fee_for(amount, intent.merchant.fee_bps)
+        assert intent.merchant_id is not None
+        fee = fee_for(amount, payee(session, intent.merchant_id).fee_bps)
     ledger.post_entry(
         session,
         kind="payment",

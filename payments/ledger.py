@@ -17,14 +17,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from sqlalchemy import func, insert, select, text, update
+from sqlalchemy import func, insert, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
+from hanoipay.db import execute
 from hanoipay.ids import new_id
 from hanoipay.pagination import Page, paginate
 from payments.exceptions import AccountNotFound, InsufficientFunds, UnbalancedEntry
-from payments.models import AccountBalance, BalanceDelta, Hold, JournalEntry, JournalLine, LedgerAccount
+from payments.models import AccountBalance, BalanceDelta, JournalEntry, JournalLine, LedgerAccount
 
 AccountType = Literal["asset", "liability", "revenue", "expense", "equity"]
 DEBIT_NORMAL = frozenset({"asset", "expense"})
@@ -157,6 +158,35 @@ def receipts_account(session: Session, provider: str, currency: str) -> AccountR
     )
 
 
+_POST_ENTRY = """
+WITH posted_before AS (
+    SELECT 1 FROM journal_entry WHERE dedupe_key = %(dedupe_key)s
+), checked AS (
+    UPDATE account_balance b SET posted = b.posted + c.delta, updated_at = now()
+    FROM unnest(%(checked_ids)s::text[], %(checked_deltas)s::bigint[]) AS c(account_id, delta)
+    WHERE b.account_id = c.account_id AND b.posted - b.held + c.delta >= 0
+      AND NOT EXISTS (SELECT 1 FROM posted_before)
+    RETURNING b.account_id
+), entry AS (
+    INSERT INTO journal_entry (id, kind, dedupe_key, intent_id, refund_id, description, posted_at)
+    SELECT %(id)s, %(kind)s, %(dedupe_key)s, %(intent_id)s, %(refund_id)s, %(description)s, now()
+    WHERE NOT EXISTS (SELECT 1 FROM posted_before)
+      AND (SELECT count(*) FROM checked) = cardinality(%(checked_ids)s::text[])
+    RETURNING id
+), lines AS (
+    INSERT INTO journal_line (entry_id, account_id, currency, amount, posted_at)
+    SELECT entry.id, l.account_id, l.currency, l.amount, now()
+    FROM entry, unnest(%(line_ids)s::text[], %(line_currencies)s::text[], %(line_amounts)s::bigint[])
+        AS l(account_id, currency, amount)
+), deltas AS (
+    INSERT INTO balance_delta (account_id, amount)
+    SELECT d.account_id, d.amount
+    FROM entry, unnest(%(delta_ids)s::text[], %(delta_amounts)s::bigint[]) AS d(account_id, amount)
+)
+SELECT EXISTS (SELECT 1 FROM posted_before), (SELECT count(*) FROM entry)
+"""
+
+
 def post_entry(
     session: Session,
     *,
@@ -169,7 +199,11 @@ def post_entry(
 ) -> str | None:
     """Post one balanced entry once per `dedupe_key`; returns its id, or None if it was already posted.
 
-    Refuses with InsufficientFunds, changing nothing, if a checked account would go below zero.
+    One statement does it all: the checked accounts' conditional updates, the entry, its lines and the
+    hot accounts' deltas. When a checked account would go below zero nothing is written and
+    InsufficientFunds is raised. (An entry that debits two checked accounts could leave one updated
+    before the other is refused; no posting of the platform does that, and the refusal rolls the
+    transaction back either way.)
     """
     totals: dict[str, int] = defaultdict(int)
     for account, amount in lines:
@@ -177,95 +211,77 @@ def post_entry(
     if any(totals.values()) or len(lines) < 2:
         raise UnbalancedEntry(f"Entry {dedupe_key} does not balance: {dict(totals)}.")
     lines = [(account, amount) for account, amount in lines if amount != 0]
-
-    entry_id = session.execute(
-        pg_insert(JournalEntry)
-        .values(
-            id=new_id("je"),
-            kind=kind,
-            dedupe_key=dedupe_key,
-            intent_id=intent_id,
-            refund_id=refund_id,
-            description=description,
-            posted_at=func.now(),
-        )
-        .on_conflict_do_nothing(index_elements=["dedupe_key"])
-        .returning(JournalEntry.id)
-    ).scalar()
-    if entry_id is None:
-        return None
-
     checked = sorted((a.id, a.sign * amt) for a, amt in lines if a.balance_mode == "checked")
-    for account_id, delta in checked:
-        _apply_checked(session, account_id, delta)
-    deferred = [
-        {"account_id": a.id, "amount": a.sign * amt} for a, amt in lines if a.balance_mode != "checked"
-    ]
-    if deferred:
-        session.execute(insert(BalanceDelta), deferred)
-    session.execute(
-        insert(JournalLine).values(posted_at=func.now()),
-        [
-            {"entry_id": entry_id, "account_id": a.id, "currency": a.currency, "amount": amt}
-            for a, amt in lines
-        ],
-    )
+    deferred = [(a.id, a.sign * amt) for a, amt in lines if a.balance_mode != "checked"]
+    entry_id = new_id("je")
+    already, inserted = execute(
+        session,
+        _POST_ENTRY,
+        {
+            "dedupe_key": dedupe_key,
+            "checked_ids": [account_id for account_id, _ in checked],
+            "checked_deltas": [delta for _, delta in checked],
+            "id": entry_id,
+            "kind": kind,
+            "intent_id": intent_id,
+            "refund_id": refund_id,
+            "description": description,
+            "line_ids": [a.id for a, _ in lines],
+            "line_currencies": [a.currency for a, _ in lines],
+            "line_amounts": [amt for _, amt in lines],
+            "delta_ids": [account_id for account_id, _ in deferred],
+            "delta_amounts": [delta for _, delta in deferred],
+        },
+    ).fetchone() or (False, 0)
+    if already:
+        return None
+    if not inserted:
+        raise InsufficientFunds("The wallet's available balance does not cover this payment.")
     return entry_id
 
 
-def _apply_checked(session: Session, account_id: str, delta: int) -> None:
-    updated = session.execute(
-        update(AccountBalance)
-        .where(AccountBalance.account_id == account_id)
-        .where(AccountBalance.posted - AccountBalance.held + delta >= 0)
-        .values(posted=AccountBalance.posted + delta, updated_at=func.now())
-        .returning(AccountBalance.account_id)
-    ).scalar()
-    if updated is None:
-        raise InsufficientFunds("The wallet's available balance does not cover this payment.")
+_PLACE_HOLD = """
+WITH reserved AS (
+    UPDATE account_balance SET held = held + %(amount)s, updated_at = now()
+    WHERE account_id = %(account_id)s AND posted - held >= %(amount)s
+    RETURNING account_id
+)
+INSERT INTO hold (id, account_id, intent_id, amount, expires_at, created_at)
+SELECT %(id)s, account_id, %(intent_id)s, %(amount)s, %(expires_at)s, now() FROM reserved
+RETURNING id
+"""
+
+_RELEASE_HOLD = """
+WITH released AS (
+    UPDATE hold SET released_at = now() WHERE intent_id = %s AND released_at IS NULL
+    RETURNING account_id, amount
+), restored AS (
+    UPDATE account_balance b SET held = b.held - r.amount, updated_at = now()
+    FROM released r WHERE b.account_id = r.account_id
+)
+SELECT amount FROM released
+"""
 
 
 def place_hold(
     session: Session, account: AccountRef, *, intent_id: str, amount: int, expires_at: datetime
 ) -> None:
-    """Reserve `amount` of a checked account's available balance for an authorized intent."""
-    updated = session.execute(
-        update(AccountBalance)
-        .where(AccountBalance.account_id == account.id)
-        .where(AccountBalance.posted - AccountBalance.held >= amount)
-        .values(held=AccountBalance.held + amount, updated_at=func.now())
-        .returning(AccountBalance.account_id)
-    ).scalar()
-    if updated is None:
+    """Reserve `amount` of a checked account's available balance for an authorized intent (one statement)."""
+    params = {
+        "id": new_id("hold"),
+        "account_id": account.id,
+        "intent_id": intent_id,
+        "amount": amount,
+        "expires_at": expires_at,
+    }
+    if execute(session, _PLACE_HOLD, params).fetchone() is None:
         raise InsufficientFunds("The wallet's available balance does not cover this authorization.")
-    session.add(
-        Hold(
-            id=new_id("hold"),
-            account_id=account.id,
-            intent_id=intent_id,
-            amount=amount,
-            expires_at=expires_at,
-        )
-    )
-    session.flush()
 
 
 def release_hold(session: Session, intent_id: str) -> int:
     """Release the intent's hold if it is still open; returns the amount released."""
-    released = session.execute(
-        update(Hold)
-        .where(Hold.intent_id == intent_id, Hold.released_at.is_(None))
-        .values(released_at=func.now())
-        .returning(Hold.account_id, Hold.amount)
-    ).first()
-    if released is None:
-        return 0
-    session.execute(
-        update(AccountBalance)
-        .where(AccountBalance.account_id == released.account_id)
-        .values(held=AccountBalance.held - released.amount, updated_at=func.now())
-    )
-    return int(released.amount)
+    released = execute(session, _RELEASE_HOLD, (intent_id,)).fetchone()
+    return 0 if released is None else int(released[0])
 
 
 def balance(session: Session, account_id: str) -> Balance:

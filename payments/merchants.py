@@ -1,9 +1,12 @@
 """Merchants, as far as the payment core needs them: who is paid, at what fee, into which account."""
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from dataclasses import dataclass
+
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session, SessionTransaction
 
 from hanoipay.auth.service import Principal, Role
+from hanoipay.db import execute
 from hanoipay.ids import new_id
 from payments import ledger
 from payments.exceptions import MerchantNotFound, UnknownBank, UnsupportedCurrency
@@ -60,7 +63,43 @@ def create_merchant(
     return merchant
 
 
-def payable_account(merchant: Merchant) -> ledger.AccountRef:
+@dataclass(frozen=True)
+class Payee:
+    """What the payment core needs of a merchant it pays: currency, fee and payable account."""
+
+    id: str
+    currency: str
+    fee_bps: int
+    account_id: str
+    overpayment_policy: str
+
+
+_PAYEES = "hanoipay.payees"
+
+
+def payee(session: Session, merchant_id: str) -> Payee:
+    """The merchant as a payee, read once per transaction (one round trip, no ORM)."""
+    known: dict[str, Payee] = session.info.setdefault(_PAYEES, {})
+    found = known.get(merchant_id)
+    if found is None:
+        row = execute(
+            session,
+            "SELECT id, currency, fee_bps, account_id, overpayment_policy FROM merchant WHERE id = %s",
+            (merchant_id,),
+        ).fetchone()
+        if row is None:
+            raise MerchantNotFound(f"No merchant {merchant_id}.")
+        found = known[merchant_id] = Payee(*row)
+    return found
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_payees(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:
+        session.info.pop(_PAYEES, None)
+
+
+def payable_account(merchant: Payee | Merchant) -> ledger.AccountRef:
     """The merchant's payable account: what the platform owes it."""
     return ledger.AccountRef(
         merchant.account_id, f"merchant_payable:{merchant.id}", "liability", merchant.currency, "deferred"

@@ -16,7 +16,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column
 
 from hanoipay.db import Base, CreatedAt
 
@@ -240,9 +240,6 @@ class PaymentIntent(CreatedAt, Base):
     metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSONB, default=dict)
     created_by: Mapped[str] = mapped_column(String(40))
     updated_at: Mapped[datetime]
-
-    merchant: Mapped[Merchant | None] = relationship(lazy="select")
-    wallet: Mapped["Wallet | None"] = relationship(lazy="select")
 
 
 class Refund(CreatedAt, Base):

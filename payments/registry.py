@@ -1,7 +1,7 @@
 """The core's own purposes, providers and jobs, registered once per process."""
 
-import hanoipay.jobs
-import hanoipay.notifications  # noqa: F401
+import importlib
+
 from payments.providers.base import register_provider
 from payments.providers.manual import ManualProvider
 from payments.providers.stripe import StripeProvider
@@ -14,8 +14,14 @@ from payments.topups import WALLET_TOPUP
 MERCHANT_PAYMENT = Purpose(name="merchant_payment")
 
 
+# Importing a module registers the jobs it defines (`@job(name)`): a worker knows only these.
+JOB_MODULES = ("hanoipay.jobs", "hanoipay.notifications", "payments.jobs")
+
+
 def register_core() -> None:
-    """Register the core's providers and purposes; importing this module registered its jobs."""
+    """Register the core's jobs, providers and purposes."""
+    for module in JOB_MODULES:
+        importlib.import_module(module)
     register_provider(WalletProvider())
     register_provider(ManualProvider())
     register_provider(VietQrProvider())

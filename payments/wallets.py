@@ -1,10 +1,13 @@
 """Stored-value wallets: one per person and currency, its money held in a checked ledger account."""
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from dataclasses import dataclass
+
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session, SessionTransaction
 
 from hanoipay.auth.models import User
 from hanoipay.auth.service import Principal
+from hanoipay.db import execute
 from hanoipay.ids import new_id
 from payments import ledger
 from payments.exceptions import UnsupportedCurrency, UserNotFound, WalletExists, WalletNotFound
@@ -48,9 +51,42 @@ def get_wallet(session: Session, who: Principal, wallet_id: str) -> Wallet:
     return wallet
 
 
-def wallet_to_pay_from(session: Session, who: Principal, wallet_id: str) -> Wallet:
+@dataclass(frozen=True)
+class WalletRef:
+    """What a payment needs of a wallet: its owner, currency and ledger account (none of them ever change)."""
+
+    id: str
+    owner_id: str
+    currency: str
+    account_id: str
+
+
+_WALLETS = "hanoipay.wallets"
+
+
+def wallet_ref(session: Session, wallet_id: str) -> WalletRef | None:
+    """The wallet's facts, read once per transaction (one round trip, no ORM)."""
+    known: dict[str, WalletRef] = session.info.setdefault(_WALLETS, {})
+    found = known.get(wallet_id)
+    if found is None:
+        row = execute(
+            session, "SELECT id, owner_id, currency, account_id FROM wallet WHERE id = %s", (wallet_id,)
+        ).fetchone()
+        if row is None:
+            return None
+        found = known[wallet_id] = WalletRef(*row)
+    return found
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_wallets(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:
+        session.info.pop(_WALLETS, None)
+
+
+def wallet_to_pay_from(session: Session, who: Principal, wallet_id: str) -> WalletRef:
     """The caller's own wallet: only its owner may spend from it, not even finance staff."""
-    wallet = session.get(Wallet, wallet_id)
+    wallet = wallet_ref(session, wallet_id)
     if wallet is None or wallet.owner_id != who.id:
         raise WalletNotFound(f"No wallet {wallet_id} of yours to pay from.")
     return wallet
@@ -61,7 +97,7 @@ def list_wallets(session: Session, who: Principal) -> list[Wallet]:
     return list(session.scalars(select(Wallet).where(Wallet.owner_id == who.id).order_by(Wallet.id)))
 
 
-def wallet_account(wallet: Wallet) -> ledger.AccountRef:
+def wallet_account(wallet: Wallet | WalletRef) -> ledger.AccountRef:
     """The wallet's ledger account: checked, so it never goes below zero."""
     return ledger.AccountRef(
         wallet.account_id, f"wallet:{wallet.id}", "liability", wallet.currency, "checked"

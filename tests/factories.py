@@ -3,11 +3,14 @@
 from typing import Any
 
 import httpx
+import redis
+from rq import Queue, SimpleWorker
 
 from hanoipay.auth.models import User
 from hanoipay.auth.service import Principal, create_user, issue_token
 from hanoipay.db import job_session
 from hanoipay.ids import new_id
+from hanoipay.jobs import relay_all
 from payments.merchants import create_merchant
 from payments.models import Merchant, Wallet
 from payments.topups import record_manual_topup
@@ -83,3 +86,10 @@ def pay(
     if "idempotency_key" in extra:
         headers["Idempotency-Key"] = body.pop("idempotency_key")
     return api.post("/v1/payment_intents", json=body, headers=headers)
+
+
+def run_jobs(redis_url: str) -> None:
+    """Do what a worker does: relay the committed outbox to the queue, then run every job (burst)."""
+    relay_all()
+    connection = redis.Redis.from_url(redis_url)
+    SimpleWorker([Queue("default", connection=connection)], connection=connection).work(burst=True)

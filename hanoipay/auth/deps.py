@@ -3,6 +3,7 @@
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import OAuth2PasswordBearer
 
 from hanoipay.auth.service import API_KEY_PREFIX, Principal, principal_from_api_key, principal_from_token
@@ -18,8 +19,14 @@ class CrossSiteRequest(Forbidden):
     title = "Cross-site request refused"
 
 
-def current_principal(request: Request, token: Annotated[str | None, Depends(oauth2_scheme)]) -> Principal:
-    """The caller named by the bearer token (a user's JWT or an API key), or by the pages' session cookie."""
+async def current_principal(
+    request: Request, token: Annotated[str | None, Depends(oauth2_scheme)]
+) -> Principal:
+    """The caller named by the bearer token (a user's JWT or an API key), or by the pages' session cookie.
+
+    Async, because checking a JWT is CPU only: it would cost more to hand it to a thread than to do it.
+    An API key is looked up in the database, in a thread.
+    """
     if not token:
         signed_in = principal_from_cookie(request)
         if signed_in is None:
@@ -28,9 +35,13 @@ def current_principal(request: Request, token: Annotated[str | None, Depends(oau
             raise CrossSiteRequest("A signed-in browser may change things only from HanoiPay's own pages.")
         return signed_in
     if token.startswith(API_KEY_PREFIX):
-        with SessionLocal() as session:
-            return principal_from_api_key(session, token)
+        return await run_in_threadpool(_principal_from_api_key, token)
     return principal_from_token(token)
+
+
+def _principal_from_api_key(token: str) -> Principal:
+    with SessionLocal() as session:
+        return principal_from_api_key(session, token)
 
 
 Caller = Annotated[Principal, Depends(current_principal)]

@@ -20,6 +20,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from hanoipay.auth.service import Principal, RoleNotAllowed
 from hanoipay.errors import PAGE_FLAG, Forbidden
 from hanoipay.web import i18n
+from hanoipay.web.security import page_headers
 from hanoipay.web.session import SAFE_METHODS, is_same_origin, principal_from_cookie
 from hanoipay.web.templates import environment
 
@@ -53,7 +54,7 @@ class PageContext:
             .get_template(template)
             .render(who=self.who, language=self.language, path=self.request.url.path, **context)
         )
-        response = HTMLResponse(html, status_code=status_code)
+        response = HTMLResponse(html, status_code=status_code, headers=page_headers())
         if self.request.query_params.get("lang") in i18n.LANGUAGES:
             response.set_cookie(i18n.LANG_COOKIE, self.language, max_age=365 * 86400, samesite="lax")
         return response
@@ -119,4 +120,4 @@ def error_page(request: Request, status: int, title: str, detail: str) -> HTMLRe
             role_refusal=status == RoleNotAllowed.status,
         )
     )
-    return HTMLResponse(html, status_code=status)
+    return HTMLResponse(html, status_code=status, headers=page_headers())

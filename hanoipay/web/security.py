@@ -5,7 +5,9 @@ from the app itself (and `data:` for rendered QR codes, and any map tile server 
 `HANOIPAY_WEB_IMAGE_ORIGINS`), and requests go only back to the app (the JSON API, server-sent events).
 """
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from functools import lru_cache
+
+from hanoipay.settings import get_settings
 
 
 def content_security_policy(image_origins: list[str]) -> str:
@@ -28,29 +30,17 @@ def content_security_policy(image_origins: list[str]) -> str:
     )
 
 
-class SecurityHeaders:
-    """Adds the policy and the usual hardening headers to every HTML response."""
+@lru_cache(maxsize=1)
+def _headers(image_origins: tuple[str, ...]) -> dict[str, str]:
+    return {
+        "Content-Security-Policy": content_security_policy(list(image_origins)),
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "same-origin",
+        "X-Frame-Options": "DENY",
+        "Permissions-Policy": "camera=(self), geolocation=(self), microphone=()",
+    }
 
-    def __init__(self, app: ASGIApp, *, image_origins: list[str]) -> None:
-        self.app = app
-        self.headers = [
-            (b"content-security-policy", content_security_policy(image_origins).encode()),
-            (b"x-content-type-options", b"nosniff"),
-            (b"referrer-policy", b"same-origin"),
-            (b"x-frame-options", b"DENY"),
-            (b"permissions-policy", b"camera=(self), geolocation=(self), microphone=()"),
-        ]
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                content_type = dict(message.get("headers", [])).get(b"content-type", b"")
-                if content_type.startswith(b"text/html"):
-                    message["headers"] = [*message.get("headers", []), *self.headers]
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
+def page_headers() -> dict[str, str]:
+    """The headers every page is sent with (added by `render`, so the JSON API pays nothing for them)."""
+    return _headers(tuple(get_settings().web_image_origins))

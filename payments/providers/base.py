@@ -40,6 +40,8 @@ class Provider(Protocol):
     """A way money reaches the platform: the payer's wallet, a bank transfer, a card."""
 
     name: str
+    # True when `authorize` settles an automatic-capture payment inside the database transaction itself.
+    settles_at_once: bool
     # True when a pending refund can be settled by asking the provider (`retrieve_refund`).
     asks_about_refunds: bool
 

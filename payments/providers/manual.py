@@ -14,6 +14,7 @@ class ManualProvider:
     """Money finance staff say arrived (cash at a counter, a bank transfer matched by hand)."""
 
     name = "manual"
+    settles_at_once = True
     asks_about_refunds = False
 
     def prepare(self, session: Session, who: Principal, intent: PaymentIntent, method: PaymentMethod) -> None:

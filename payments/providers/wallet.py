@@ -9,13 +9,14 @@ from payments import ledger
 from payments.exceptions import CurrencyMismatch, PaymentMethodRequired
 from payments.models import CaptureMethod, PaymentIntent, Refund
 from payments.providers.base import AuthorizeResult, Outcome, PaymentMethod, RefundOutcome
-from payments.wallets import wallet_account, wallet_to_pay_from
+from payments.wallets import wallet_account, wallet_ref, wallet_to_pay_from
 
 
 class WalletProvider:
     """Moves money inside the database transaction; holds reserve it for manual capture."""
 
     name = "wallet"
+    settles_at_once = True
     asks_about_refunds = False
 
     def prepare(self, session: Session, who: Principal, intent: PaymentIntent, method: PaymentMethod) -> None:
@@ -26,13 +27,14 @@ class WalletProvider:
         wallet = wallet_to_pay_from(session, who, wallet_id)
         if wallet.currency != intent.currency:
             raise CurrencyMismatch(f"The wallet holds {wallet.currency}; the intent is in {intent.currency}.")
-        intent.wallet, intent.wallet_id = wallet, wallet.id
+        intent.wallet_id = wallet.id
         intent.payer_id = wallet.owner_id
 
     def source_account(self, session: Session, intent: PaymentIntent) -> ledger.AccountRef:
         """The payer's wallet account."""
-        assert intent.wallet is not None
-        return wallet_account(intent.wallet)
+        wallet = wallet_ref(session, intent.wallet_id) if intent.wallet_id else None
+        assert wallet is not None
+        return wallet_account(wallet)
 
     def authorize(self, session: Session, intent: PaymentIntent) -> AuthorizeResult:
         """Automatic capture posts at once (the core does it); manual capture places a hold."""

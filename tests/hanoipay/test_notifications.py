@@ -1,18 +1,16 @@
 """Notifications: stored with the change that causes them, delivered once by a real worker after commit."""
 
 import pytest
-import redis
-from rq import Queue, SimpleWorker
 from sqlalchemy import select
 
 from hanoipay.db import job_session
 from hanoipay.notifications import Notification, list_notifications, notify, register_channel
 from hanoipay.settings import get_settings
+from tests.factories import run_jobs
 
 
 def drain(redis_url: str) -> None:
-    connection = redis.Redis.from_url(redis_url)
-    SimpleWorker([Queue("default", connection=connection)], connection=connection).work(burst=True)
+    run_jobs(redis_url)
 
 
 class Recorder:

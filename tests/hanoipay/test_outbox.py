@@ -1,6 +1,7 @@
 """The outbox: events are queued after commit and delivered by a real RQ worker; Redis down loses nothing."""
 
 import tempfile
+import time
 from pathlib import Path
 
 import redis
@@ -10,7 +11,7 @@ from sqlalchemy import func, select
 from hanoipay import jobs
 from hanoipay.db import job_session
 from hanoipay.embedded import EmbeddedRedis
-from hanoipay.jobs import OutboxMessage, enqueue_after_commit, flush_relay_marks, relay
+from hanoipay.jobs import OutboxMessage, Relayer, enqueue_after_commit, relay
 from payments.models import Event
 from tests.factories import make_merchant, make_user, make_wallet, pay
 
@@ -35,9 +36,19 @@ class TestOutbox:
         wallet = make_wallet(user, balance=10_000)
         listener = redis.Redis.from_url(redis_url).pubsub()
         listener.subscribe(f"hanoipay:events:merchant:{merchant.id}")
-        intent = pay(api, user, merchant, wallet, 3_000).json()
-        flush_relay_marks()
+        relayer = Relayer()
+        relayer.start()
+        try:
+            relay(older_than_seconds=0)  # the wallet's funding
+            intent = pay(api, user, merchant, wallet, 3_000).json()
+            paid_at = time.monotonic()
+            while unrelayed() and time.monotonic() < paid_at + 5:
+                time.sleep(0.01)
+            woken_after = time.monotonic() - paid_at
+        finally:
+            relayer.stop()
         assert unrelayed() == 0
+        assert woken_after < 0.9, "the relayer should be woken by the commit, not find it on its next look"
         connection = redis.Redis.from_url(redis_url)
         assert Queue("default", connection=connection).count >= 1
         drain(connection)

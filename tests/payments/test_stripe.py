@@ -8,9 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-import redis
 import stripe
-from rq import Queue, SimpleWorker
 from sqlalchemy import func, select, update
 
 from hanoipay.db import job_session
@@ -21,7 +19,7 @@ from payments.jobs import settle_intent, settle_refund, settle_stale, void_expir
 from payments.models import JournalEntry, PaymentIntent, ProviderEvent, Refund
 from payments.providers.base import register_provider
 from payments.providers.stripe import StripeProvider
-from tests.factories import auth, make_merchant, make_user, make_wallet
+from tests.factories import auth, make_merchant, make_user, make_wallet, run_jobs
 from tests.stripe_fake import StripeFake, sign_payload
 
 WEBHOOK_SECRET = "whsec_hanoipay_stripe_tests"
@@ -545,8 +543,7 @@ class TestLostAnswers:
         user, merchant = make_user(), make_merchant()
         intent = processing_intent(api, fake, user, merchant, status=500)
         assert fake.payment_intents == {}  # the 5xx came from in front of Stripe's API
-        connection = redis.Redis.from_url(redis_url)
-        SimpleWorker([Queue("default", connection=connection)], connection=connection).work(burst=True)
+        run_jobs(redis_url)
         assert get_intent(api, user, intent["id"])["status"] == "succeeded"
         assert len(fake.payment_intents) == 1
         assert entries(intent["id"]) == ["payment"]

@@ -114,6 +114,7 @@ class StripeProvider:
     """Card payments: a Stripe PaymentIntent per confirm attempt, Stripe's signed webhooks for the rest."""
 
     name = "stripe"
+    settles_at_once = False
     asks_about_refunds = True
 
     def __init__(self, *, timeout: float = 20.0, max_network_retries: int = 1) -> None:

@@ -49,6 +49,7 @@ class VietQrProvider:
     """Waits for the bank: confirming shows a QR, and the bank's signed webhook completes the intent."""
 
     name = "vietqr"
+    settles_at_once = False
     asks_about_refunds = False
 
     def prepare(self, session: Session, who: Principal, intent: PaymentIntent, method: PaymentMethod) -> None:

@@ -29,6 +29,7 @@ from hanoipay.validation import describe, unstorable_paths
 from payments import events, ledger
 from payments.exceptions import InvalidSignature, MalformedWebhook, UnknownCollectionAccount
 from payments.intents import apply_provider_status, cancel_expired_batch, intent_data
+from payments.merchants import payee
 from payments.models import (
     BankTransaction,
     BankTransactionStatus,
@@ -215,11 +216,11 @@ def _apply(session: Session, txn: BankTransaction, intent: PaymentIntent | None)
 
 def _settle_excess(session: Session, txn: BankTransaction, intent: PaymentIntent, excess: int) -> None:
     """Credit the payer's wallet, or keep the excess for a refund payout, as the merchant chose."""
-    merchant = intent.merchant
+    policy = payee(session, intent.merchant_id).overpayment_policy if intent.merchant_id else None
     wallet = None
     if intent.purpose == "wallet_topup":
         wallet = session.get(Wallet, intent.purpose_ref)
-    elif merchant is not None and merchant.overpayment_policy == "credit_wallet" and intent.payer_id:
+    elif policy == "credit_wallet" and intent.payer_id:
         wallet = session.scalars(
             select(Wallet).where(Wallet.owner_id == intent.payer_id, Wallet.currency == intent.currency)
         ).first()
