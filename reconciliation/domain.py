@@ -1,5 +1,21 @@
-"""The reconciliation domain as the composition root sees it: its routers, jobs and pages."""
+"""The reconciliation domain as the composition root sees it: its routers, jobs and schedule."""
 
-from hanoipay.domains import Domain
+from hanoipay.domains import Domain, PeriodicJob
+from reconciliation import api
 
-DOMAIN = Domain(name="reconciliation")
+
+def register() -> None:
+    """Register the jobs (reconciliation has no purposes: it moves money only through the core)."""
+    import reconciliation.jobs  # noqa: F401  (registers the jobs by name)
+
+
+DOMAIN = Domain(
+    name="reconciliation",
+    register=register,
+    routers=(api.router, api.json_router),
+    periodic_jobs=(
+        # 02:00 in Asia/Ho_Chi_Minh is 19:00 UTC the day before; RQ's cron reads UTC.
+        PeriodicJob("reconciliation.reconcile_yesterday", cron="0 19 * * *"),
+        PeriodicJob("reconciliation.resume_stalled_runs", seconds=60),
+    ),
+)
