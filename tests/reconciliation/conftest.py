@@ -18,6 +18,7 @@ from payments.bank import BankNotification, apply_notification
 from payments.models import Merchant, PaymentIntent
 from payments.providers.base import register_provider
 from payments.providers.stripe import StripeProvider
+from payments.providers.vietqr import reference_for
 from reconciliation.sources import HANOI
 from tests.factories import ADMIN, auth, make_merchant, make_user
 from tests.stripe_fake import StripeFake
@@ -51,10 +52,14 @@ def finance_headers(finance: User) -> dict[str, str]:
     return auth(finance)
 
 
-def reconcile(api: Any, headers: dict[str, str], redis_url: str, provider: str, day: date, **extra: Any) -> dict[str, Any]:
+def reconcile(
+    api: Any, headers: dict[str, str], redis_url: str, provider: str, day: date, **extra: Any
+) -> dict[str, Any]:
     """Queue a run over HTTP, let a real worker do it, and return the finished run."""
     r = api.post(
-        "/v1/reconciliation/runs", json={"provider": provider, "business_day": day.isoformat(), **extra}, headers=headers
+        "/v1/reconciliation/runs",
+        json={"provider": provider, "business_day": day.isoformat(), **extra},
+        headers=headers,
     )
     assert r.status_code == 202, r.text
     drain(redis_url)
@@ -83,16 +88,27 @@ def vietqr_intent(merchant: Merchant, amount: int) -> PaymentIntent:
     """A VietQR payment waiting for its transfer."""
     with job_session() as session:
         return intents.create_intent(
-            session, ADMIN, amount=amount, currency="VND", purpose="merchant_payment", merchant_id=merchant.id,
-            provider="vietqr", confirm=True,
+            session,
+            ADMIN,
+            amount=amount,
+            currency="VND",
+            purpose="merchant_payment",
+            merchant_id=merchant.id,
+            provider="vietqr",
+            confirm=True,
         )
 
 
 def bank_says(txn_id: str, amount: int, description: str, *, at: datetime | None = None) -> dict[str, Any]:
     """The bank's webhook for a transfer, applied through the core as the endpoint applies it."""
     note = BankNotification(
-        transaction_id=txn_id, account=get_settings().vietqr_account, amount=amount, description=description,
-        occurred_at=at or datetime.now(UTC), counter_bank_bin="970415", counter_account="101010101010",
+        transaction_id=txn_id,
+        account=get_settings().vietqr_account,
+        amount=amount,
+        description=description,
+        occurred_at=at or datetime.now(UTC),
+        counter_bank_bin="970415",
+        counter_account="101010101010",
     )
     with job_session() as session:
         return apply_notification(session, note)
@@ -111,7 +127,10 @@ def statement_csv(rows: list[tuple[str, datetime, str, str, int, str]]) -> bytes
 def upload(api: Any, headers: dict[str, str], data: bytes, format: str, name: str = "statement.csv") -> Any:
     """Upload a statement file as finance would."""
     return api.post(
-        "/v1/reconciliation/statements", files={"file": (name, data)}, data={"format": format}, headers=headers
+        "/v1/reconciliation/statements",
+        files={"file": (name, data)},
+        data={"format": format},
+        headers=headers,
     )
 
 
@@ -140,8 +159,15 @@ def card_payment(merchant: Merchant, amount: int) -> PaymentIntent:
     """A card payment through the core and the real SDK, succeeded at the fake."""
     with job_session() as session:
         intent = intents.create_intent(
-            session, ADMIN, amount=amount, currency="VND", purpose="merchant_payment", merchant_id=merchant.id,
-            provider="stripe", payment_method="pm_card_visa", confirm=True,
+            session,
+            ADMIN,
+            amount=amount,
+            currency="VND",
+            purpose="merchant_payment",
+            merchant_id=merchant.id,
+            provider="stripe",
+            payment_method="pm_card_visa",
+            confirm=True,
         )
         assert intent.status == "succeeded"
         return intent
@@ -152,5 +178,55 @@ def stripe_fee(amount: int) -> int:
     return (amount * 340 + 5_000) // 10_000 + 2_000
 
 
+def bank_day(api: Any, headers: dict[str, str], merchant: Merchant) -> dict[str, PaymentIntent]:
+    """A day at the bank with one break of each kind; returns the VietQR intents by letter.
+
+    A matched; A listed twice by the bank; B's webhook lost; C's notification re-sent under a new id (C2);
+    D charged a new fee (3 300 for 1 100); E settled the next day; F a transfer naming no payment; G
+    5 000 more at the bank; H in USD at the bank; I not on the statement; K 5 less (within 10 ₫).
+    """
+    day = today()
+    now = datetime.now(UTC)
+    paid = {
+        k: vietqr_intent(merchant, amount)
+        for k, amount in {
+            "A": 100_000,
+            "B": 50_000,
+            "C": 70_000,
+            "D": 30_000,
+            "E": 40_000,
+            "G": 60_000,
+            "H": 20_000,
+            "I": 15_000,
+            "K": 80_000,
+        }.items()
+    }
+    text = {k: f"MBVCB.3301.{reference_for(i.id)}.CT tu 101010" for k, i in paid.items()}
+    for key in "ACDEGHIK":
+        bank_says(f"FT-{key}", paid[key].amount, text[key])
+    bank_says("FT-C2", 70_000, text["C"])  # the same notification re-sent under a new id
+    bank_says("FT-F", 25_000, "chuyen tien an trua")  # a transfer naming no payment
+    tomorrow_noon = at_noon(day + timedelta(days=1))
+    rows = [
+        ("FT-A", now, "100000", "VND", 1_100, text["A"]),
+        ("FT-A", now, "100000", "VND", 1_100, text["A"]),  # the bank lists it twice
+        ("FT-B", now, "50000", "VND", 1_100, text["B"]),  # its webhook was lost
+        ("FT-C", now, "70000", "VND", 1_100, text["C"]),
+        ("FT-D", now, "30000", "VND", 3_300, text["D"]),  # the bank charged a new fee
+        ("FT-E", tomorrow_noon, "40000", "VND", 1_100, text["E"]),  # settled the next day
+        ("FT-F", now, "25000", "VND", 1_100, "chuyen tien an trua"),
+        ("FT-G", now, "65000", "VND", 1_100, text["G"]),  # 5 000 more than the ledger booked
+        ("FT-H", now, "200.00", "USD", 0, text["H"]),
+        ("FT-K", now, "79995", "VND", 1_100, text["K"]),  # 5 less: within the 10 ₫ tolerance
+    ]
+    r = upload(api, headers, statement_csv(rows), "bank_csv")
+    assert r.status_code == 201, r.text
+    return paid
+
+
 def days(n: int) -> timedelta:
     return timedelta(days=n)
+
+
+# The bank day's K line is 5 ₫ short: the runs accept 10 ₫ of drift by exact reference.
+BANK_RULES = {"exact": {"amount_abs": 10}}

@@ -2,29 +2,29 @@
 
 from datetime import UTC, datetime, timedelta
 
-from payments.models import Payout
-from payments.payouts import mark_paid, queue_payout
 from hanoipay.db import job_session
-from payments.providers.vietqr import reference_for
+from payments.payouts import mark_paid, queue_payout
 from tests.factories import FINANCE
 from tests.reconciliation.conftest import (
+    BANK_RULES,
     at_noon,
+    bank_day,
     bank_says,
     card_payment,
     days,
     reconcile,
     results,
-    statement_csv,
     stripe_fee,
     today,
     upload,
-    vietqr_intent,
 )
 
 
 def by_object(found):
     """Result lines keyed by what they are about: the provider's id of the line, else the ledger object."""
-    return {(r["ledger_object"] if r["provider_line_id"] is None else r["provider_line_id"]): r for r in found}
+    return {
+        (r["ledger_object"] if r["provider_line_id"] is None else r["provider_line_id"]): r for r in found
+    }
 
 
 class TestBank:
@@ -32,33 +32,9 @@ class TestBank:
         self, api, finance_headers, redis_url, merchant
     ):
         day = today()
-        now = datetime.now(UTC)
-        paid = {k: vietqr_intent(merchant, amount) for k, amount in
-                {"A": 100_000, "B": 50_000, "C": 70_000, "D": 30_000, "E": 40_000, "G": 60_000, "H": 20_000,
-                 "I": 15_000, "K": 80_000}.items()}
-        text = {k: f"MBVCB.3301.{reference_for(i.id)}.CT tu 101010" for k, i in paid.items()}
-        for key in "ACDEGHIK":
-            bank_says(f"FT-{key}", paid[key].amount, text[key])
-        bank_says("FT-C2", 70_000, text["C"])  # the same notification re-sent under a new id
-        bank_says("FT-F", 25_000, "chuyen tien an trua")  # a transfer naming no payment
-        tomorrow_noon = at_noon(day + timedelta(days=1))
-        rows = [
-            ("FT-A", now, "100000", "VND", 1_100, text["A"]),
-            ("FT-A", now, "100000", "VND", 1_100, text["A"]),  # the bank lists it twice
-            ("FT-B", now, "50000", "VND", 1_100, text["B"]),  # its webhook was lost
-            ("FT-C", now, "70000", "VND", 1_100, text["C"]),
-            ("FT-D", now, "30000", "VND", 3_300, text["D"]),  # the bank charged a new fee
-            ("FT-E", tomorrow_noon, "40000", "VND", 1_100, text["E"]),  # settled the next day
-            ("FT-F", now, "25000", "VND", 1_100, "chuyen tien an trua"),
-            ("FT-G", now, "65000", "VND", 1_100, text["G"]),  # 5 000 more than the ledger booked
-            ("FT-H", now, "200.00", "USD", 0, text["H"]),
-            ("FT-K", now, "79995", "VND", 1_100, text["K"]),  # 5 less: within the 10 ₫ tolerance
-        ]
-        r = upload(api, finance_headers, statement_csv(rows), "bank_csv")
-        assert r.status_code == 201, r.text
-        assert r.json()["new_lines"] == 10
+        bank_day(api, finance_headers, merchant)
 
-        run = reconcile(api, finance_headers, redis_url, "vietqr", day, rules={"exact": {"amount_abs": 10}})
+        run = reconcile(api, finance_headers, redis_url, "vietqr", day, rules=BANK_RULES)
 
         found = results(api, finance_headers, run["id"])
         lines = {l["id"]: l for l in _lines(api, finance_headers, found)}
@@ -80,23 +56,43 @@ class TestBank:
             btx["FT-I"]: ["missing_at_provider"],
             "FT-K": ["matched"],
         }, kinds
-        drift = next(r for r in found if r["provider_line_id"] and lines[r["provider_line_id"]]["external_id"] == "FT-K")
+        drift = next(
+            r
+            for r in found
+            if r["provider_line_id"] and lines[r["provider_line_id"]]["external_id"] == "FT-K"
+        )
         assert (drift["drift"], drift["reason"]) == (-5, "matched with a drift of -5 within the tolerance")
         fee = next(r for r in found if r["result"] == "fee_mismatch")
         assert (fee["provider_fee"], fee["expected_fee"]) == (3_300, 1_100)
         summary = run["summary"]["results"]
-        assert summary["matched"] == {"count": 3, "provider_amount": 100_000 + 70_000 + 79_995,
-                                      "ledger_amount": 100_000 + 70_000 + 80_000}
-        assert summary["amount_mismatch"]["provider_amount"] - summary["amount_mismatch"]["ledger_amount"] == 5_000
+        assert summary["matched"] == {
+            "count": 3,
+            "provider_amount": 100_000 + 70_000 + 79_995,
+            "ledger_amount": 100_000 + 70_000 + 80_000,
+        }
+        assert (
+            summary["amount_mismatch"]["provider_amount"] - summary["amount_mismatch"]["ledger_amount"]
+            == 5_000
+        )
         assert run["summary"]["exceptions"] == 9
         assert run["summary"]["drift"] == {"count": 1, "amount": -5}
 
-    def test_a_payout_batch_is_matched_against_the_payouts_it_names(self, api, finance_headers, redis_url, merchant):
+    def test_a_payout_batch_is_matched_against_the_payouts_it_names(
+        self, api, finance_headers, redis_url, merchant
+    ):
         day = today()
         with job_session() as session:
             payouts = [
-                queue_payout(session, intent_id=None, refund_id=None, bank_bin="970415", account=f"0{i}", amount=a,
-                             currency="VND", reason=f"test payout {i}")
+                queue_payout(
+                    session,
+                    intent_id=None,
+                    refund_id=None,
+                    bank_bin="970415",
+                    account=f"0{i}",
+                    amount=a,
+                    currency="VND",
+                    reason=f"test payout {i}",
+                )
                 for i, a in enumerate((10_000, 20_000, 30_000))
             ]
         # Money has to be in the collection account before it can leave it.
@@ -137,14 +133,29 @@ class TestStripe:
         from payments.refunds import create_refund
 
         day = today()
-        pays = {k: card_payment(merchant, a) for k, a in
-                {"ok": 100_000, "fee": 200_000, "gone": 50_000, "late": 70_000, "diff": 90_000, "ref": 120_000}.items()}
+        pays = {
+            k: card_payment(merchant, a)
+            for k, a in {
+                "ok": 100_000,
+                "fee": 200_000,
+                "gone": 50_000,
+                "late": 70_000,
+                "diff": 90_000,
+                "ref": 120_000,
+            }.items()
+        }
         with job_session() as session:
             refund = create_refund(session, FINANCE, pays["ref"].id, amount=20_000)
-        txn = {k: stripe_fake.charges[stripe_fake.payment_intents[p.provider_ref]["latest_charge"]]["balance_transaction"]
-               for k, p in pays.items()}
+        txn = {
+            k: stripe_fake.charges[stripe_fake.payment_intents[p.provider_ref]["latest_charge"]][
+                "balance_transaction"
+            ]
+            for k, p in pays.items()
+        }
         stripe_fake.edit_balance_transaction(txn["fee"], fee=stripe_fee(200_000) + 1_000)
-        stripe_fake.edit_balance_transaction(txn["gone"], created=int((datetime.now(UTC) - days(20)).timestamp()))
+        stripe_fake.edit_balance_transaction(
+            txn["gone"], created=int((datetime.now(UTC) - days(20)).timestamp())
+        )
         stripe_fake.edit_balance_transaction(txn["late"], created=int(at_noon(day + days(1)).timestamp()))
         stripe_fake.edit_balance_transaction(txn["diff"], amount=89_000)
         stripe_fake.add_balance_transaction("stripe_fee", -50_000, description="Radar fees")
@@ -176,7 +187,10 @@ def _lines(api, headers, found):
 
     ids = [r["provider_line_id"] for r in found if r["provider_line_id"]]
     with js() as session:
-        return [{"id": l.id, "external_id": l.external_id} for l in session.query(ProviderLine).filter(ProviderLine.id.in_(ids))]
+        return [
+            {"id": l.id, "external_id": l.external_id}
+            for l in session.query(ProviderLine).filter(ProviderLine.id.in_(ids))
+        ]
 
 
 def _bank_transaction_ids():
