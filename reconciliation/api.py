@@ -165,7 +165,7 @@ def upload_statement(
     file: Annotated[UploadFile, File(description="The statement file")],
     format: Annotated[Literal["stripe_balance_csv", "bank_csv", "camt053"], Form()],
 ) -> Response:
-    """Upload a statement (multipart: `file`, `format`); the same file again is recognised and changes nothing."""
+    """Upload a statement (multipart `file` and `format`); the same file again changes nothing."""
     who.require(Role.FINANCE)
     data = file.file.read(statements.MAX_BYTES + 1)
     name = (file.filename or "statement")[:255].replace("\x00", "")

@@ -38,8 +38,11 @@ from reconciliation.models import (
 )
 
 SYSTEM_ACTOR = "system:reconciliation"
+# The SQL below is built from constants only; every value is a bound parameter.
 
-_KEY = """CASE WHEN r.rule = 'group' THEN 'g:' || r.provider_line_id || ':' || coalesce(r.ledger_item_id::text, r.ledger_object)
+_KEY = """CASE WHEN r.rule = 'group'
+                    THEN 'g:' || r.provider_line_id || ':'
+                         || coalesce(r.ledger_item_id::text, r.ledger_object)
                WHEN r.provider_line_id IS NOT NULL THEN 'p:' || r.provider_line_id
                ELSE 'l:' || r.ledger_item_id END"""
 
@@ -50,14 +53,14 @@ WITH exc AS (
     WHERE r.run_id = :run AND r.result <> 'matched'
     ORDER BY key, r.id
 ), upserted AS (
-    INSERT INTO recon_case (id, case_key, provider, business_day, result, kind, reason, status, provider_line_id,
-                            ledger_item_id, ledger_entry_id, ledger_object, provider_amount, ledger_amount, currency,
-                            first_run_id, last_run_id, created_at, updated_at)
+    INSERT INTO recon_case (id, case_key, provider, business_day, result, kind, reason, status,
+                            provider_line_id, ledger_item_id, ledger_entry_id, ledger_object, provider_amount,
+                            ledger_amount, currency, first_run_id, last_run_id, created_at, updated_at)
     SELECT 'rcase_' || lpad(upper(to_hex((extract(epoch FROM clock_timestamp()) * 1000)::bigint)), 12, '0')
                     || upper(substr(md5(random()::text || key), 1, 14)),
-           key, :provider, :day, result, kind, reason, 'open', provider_line_id, ledger_item_id, ledger_entry_id,
-           ledger_object, provider_amount, ledger_amount, coalesce(provider_currency, ledger_currency, 'VND'),
-           :run, :run, now(), now()
+           key, :provider, :day, result, kind, reason, 'open', provider_line_id, ledger_item_id,
+           ledger_entry_id, ledger_object, provider_amount, ledger_amount,
+           coalesce(provider_currency, ledger_currency, 'VND'), :run, :run, now(), now()
     FROM exc
     ON CONFLICT (case_key) DO UPDATE
         SET result = excluded.result, reason = excluded.reason, provider_amount = excluded.provider_amount,
@@ -67,17 +70,18 @@ WITH exc AS (
 )
 INSERT INTO recon_case_event (case_id, actor_id, action, data)
 SELECT id, :actor, 'opened', jsonb_build_object('run_id', :run) FROM upserted WHERE inserted
-"""
+"""  # noqa: S608  (constants only; values are bound)
 
 _LINK = f"""
 UPDATE recon_result r SET case_id = c.id FROM recon_case c
 WHERE r.run_id = :run AND r.result <> 'matched' AND c.case_key = {_KEY}
-"""
+"""  # noqa: S608
 
 # Open cases of the same provider and day that this run no longer finds: the break went away.
 _CLEAR = """
 WITH cleared AS (
-    UPDATE recon_case c SET status = 'resolved', resolution = 'cleared', resolved_by = :actor, resolved_at = now(),
+    UPDATE recon_case c
+       SET status = 'resolved', resolution = 'cleared', resolved_by = :actor, resolved_at = now(),
            resolution_note = 'no longer an exception in run ' || :run, last_run_id = :run, updated_at = now()
     WHERE c.provider = :provider AND c.business_day = :day AND c.status <> 'resolved'
       AND NOT EXISTS (SELECT 1 FROM recon_result r WHERE r.run_id = :run AND r.case_id = c.id)
@@ -143,7 +147,8 @@ def case_lines(session: Session, case: Case) -> dict[str, Any]:
     if case.ledger_entry_id:
         entry_row = session.execute(
             text(
-                "SELECT id, kind, description, posted_at, intent_id, refund_id FROM journal_entry WHERE id = :id"
+                "SELECT id, kind, description, posted_at, intent_id, refund_id"
+                " FROM journal_entry WHERE id = :id"
             ),
             {"id": case.ledger_entry_id},
         ).first()
@@ -223,11 +228,16 @@ def _suspense_receipt(session: Session, case: Case) -> BankTransaction | None:
     return txn if txn is not None and txn.status != "applied" else None
 
 
+def _listed_twice(case: Case) -> bool:
+    """A provider line repeating one already matched: the listing doubled, not the money."""
+    return case.result == Result.DUPLICATE and case.provider_line_id is not None and case.ledger_amount is None
+
+
 def _write_off(session: Session, who: Principal, case: Case, note: str) -> dict[str, Any]:
     """Post the difference between the provider and the ledger against a write-off account."""
-    if case.result in (Result.SETTLED_OTHER_DAY, Result.CURRENCY_MISMATCH):
+    if case.result in (Result.SETTLED_OTHER_DAY, Result.CURRENCY_MISMATCH) or _listed_twice(case):
         raise ResolutionNotApplicable(
-            f"A {case.result} case has no amount to write off; use manual_match for a timing difference."
+            f"A {case.result} case like this one moved no money to write off; use manual_match to accept it."
         )
     difference = (case.provider_amount or 0) - (case.ledger_amount or 0)
     result = _latest_result(session, case)
@@ -256,7 +266,7 @@ def _write_off(session: Session, who: Principal, case: Case, note: str) -> dict[
 
 def _manual_match(session: Session, who: Principal, case: Case, note: str) -> dict[str, Any]:
     """Accept a timing difference, or book a transfer the bank's webhook never announced through the core."""
-    if case.result == Result.SETTLED_OTHER_DAY:
+    if case.result == Result.SETTLED_OTHER_DAY or _listed_twice(case):
         return {"entry_id": None, "object": case.ledger_object, "amount": 0}
     line = session.get(ProviderLine, case.provider_line_id) if case.provider_line_id else None
     known = line is not None and session.scalar(
@@ -271,7 +281,7 @@ def _manual_match(session: Session, who: Principal, case: Case, note: str) -> di
     ):
         raise ResolutionNotApplicable(
             "Manual match books a bank transfer the platform never heard of, or accepts a payment settled "
-            "on another day; this case is neither."
+            "on another day or a line the provider listed twice; this case is none of these."
         )
     answer = apply_notification(
         session,

@@ -1,4 +1,4 @@
-"""What reconciliation keeps: provider lines, runs and their chunks, results per line, cases and their trail."""
+"""What reconciliation keeps: provider lines, runs and chunks, results per line, cases and their trail."""
 
 from datetime import date, datetime
 from enum import StrEnum

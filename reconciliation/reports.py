@@ -31,7 +31,8 @@ def daily_close(session: Session, who: Principal, day: date) -> dict[str, Any]:
         ).first()
         open_cases = session.execute(
             text(
-                """SELECT count(*), coalesce(sum(abs(coalesce(provider_amount, 0) - coalesce(ledger_amount, 0))), 0)
+                """SELECT count(*),
+                          coalesce(sum(abs(coalesce(provider_amount, 0) - coalesce(ledger_amount, 0))), 0)
                    FROM recon_case WHERE provider = :p AND business_day = :d AND status <> 'resolved'"""
             ),
             {"p": provider, "d": day},

@@ -32,7 +32,7 @@ from reconciliation.engine.payouts import GROUP_MATCHERS
 from reconciliation.exceptions import BusinessDayOutOfRange, RunInProgress, RunNotFound
 from reconciliation.models import BUCKETS, Chunk, ChunkAttempt, Provider, Run, RunStatus
 from reconciliation.rules import Rules, RulesIn, rules_for
-from reconciliation.sources import HANOI, stripe_api
+from reconciliation.sources import HANOI, ParsedLine, stripe_api
 from reconciliation.sources.store import store_lines
 
 log = logging.getLogger(__name__)
@@ -150,7 +150,7 @@ def progress(session: Session, run: Run) -> Progress:
     return Progress(percent, run.chunks_done, run.chunks_total, dict(totals))
 
 
-def _fetch_provider_lines(run: Run) -> list[stripe_api.ParsedLine]:
+def _fetch_provider_lines(run: Run) -> list[ParsedLine]:
     """Lines to read from the provider's API for the run (Stripe, when a key is configured)."""
     if run.provider != Provider.STRIPE or not get_settings().stripe_api_key:
         return []
@@ -364,7 +364,7 @@ def dry_run(
 
 
 def resume_stalled_runs(*, queued_after_seconds: int = 120) -> int:
-    """Hand stalled runs to workers again: queued ones never started, running ones with chunks nobody holds."""
+    """Hand stalled runs to workers again: queued ones never started, running ones nobody works on."""
     with job_session() as session:
         queued = session.scalars(
             select(Run.id).where(

@@ -440,7 +440,8 @@ def test_balance_transactions_page_by_creation_time_and_list_a_payouts_members(
     fee = (10_000 * 340 + 5_000) // 10_000 + 2_000
     window = {"gte": int(time.time()) - 3_600, "lt": int(time.time()) + 3_600}
     page = client.v1.balance_transactions.list({"created": window, "limit": 2, "expand": ["data.source"]})
-    assert page.has_more and len(page.data) == 2
+    assert page.has_more
+    assert len(page.data) == 2
     every = list(page.auto_paging_iter())
     assert {t.source.id for t in every} == {c["id"] for c in charges}  # the old fee is outside the window
     first = next(t for t in every if t.amount == 10_000)

@@ -50,10 +50,10 @@ WHERE jl.account_id IN (SELECT id FROM ledger_account WHERE code LIKE 'provider_
   AND jl.posted_at >= :start AND jl.posted_at < :end AND je.kind IN ('bank_receipt', 'payout')
 """
 
-STAGE = {Provider.STRIPE: _STRIPE, Provider.VIETQR: _VIETQR}
+STAGE: dict[str, str] = {Provider.STRIPE: _STRIPE, Provider.VIETQR: _VIETQR}
 
 # The ledger entry a provider line would have, by its reference, to find one posted on another day.
-DEDUPE_KEY = {
+DEDUPE_KEY: dict[str, str] = {
     Provider.STRIPE: """CASE p.kind
         WHEN 'payment' THEN 'payment:' || (SELECT pi.id FROM payment_intent pi
                                            WHERE pi.provider = 'stripe' AND pi.provider_ref = p.ref LIMIT 1)

@@ -44,22 +44,26 @@ def _classified(tolerance: str) -> tuple[str, str]:
         WHEN {fee_off} THEN 'fee_mismatch'
         ELSE 'matched' END"""
     reason = f"""CASE
-        WHEN p.currency <> l.currency THEN format('currency differs: provider %s, ledger %s', p.currency, l.currency)
+        WHEN p.currency <> l.currency
+            THEN format('currency differs: provider %s, ledger %s', p.currency, l.currency)
         WHEN {beyond} THEN format('amount differs by %s: provider %s, ledger %s, beyond the tolerance',
                                   p.amount - l.amount, p.amount, l.amount)
         WHEN {unapplied} THEN format('the transfer is booked but paid no payment (bank status %s)', l.state)
         WHEN l.state = 'late_paid' THEN 'the payment was already paid: the same payment arrived twice'
-        WHEN l.state = 'excess' THEN 'more arrived than the payment asked; the excess waits for a refund payout'
+        WHEN l.state = 'excess'
+            THEN 'more arrived than the payment asked; the excess waits for a refund payout'
         WHEN {fee_off} THEN format('fee %s where the schedule expects %s', p.fee, {_EXPECTED_FEE})
-        WHEN p.amount <> l.amount THEN format('matched with a drift of %s within the tolerance', p.amount - l.amount)
+        WHEN p.amount <> l.amount
+            THEN format('matched with a drift of %s within the tolerance', p.amount - l.amount)
         ELSE 'matched' END"""
     return result, reason
 
 
 def _pair_select(rule: str, tolerance: str) -> str:
     result, reason = _classified(tolerance)
-    return f"""SELECT :run, {result}, '{rule}', p.kind, p.id, l.id, l.entry_id, l.object_id, p.amount, l.amount,
-        p.amount - l.amount, p.fee, {_EXPECTED_FEE}, p.currency, l.currency, p.occurred_at, l.posted_at, {reason}"""
+    return f"""SELECT :run, {result}, '{rule}', p.kind, p.id, l.id, l.entry_id, l.object_id, p.amount,
+        l.amount, p.amount - l.amount, p.fee, {_EXPECTED_FEE}, p.currency, l.currency, p.occurred_at,
+        l.posted_at, {reason}"""
 
 
 def params(run_id: str, provider: str, day: date, rules: Rules) -> dict[str, Any]:
@@ -102,7 +106,7 @@ WITH p AS (
     RETURNING result
 )
 SELECT result, count(*) FROM inserted GROUP BY result
-"""
+"""  # noqa: S608  (every statement here is built from constants; values are bound parameters)
 
 
 def match_chunk(session: Session, bound: dict[str, Any], lo: int, hi: int) -> dict[str, int]:
@@ -139,7 +143,7 @@ WITH cand AS (
 INSERT INTO recon_result ({RESULT_COLUMNS})
 {_pair_select("fuzzy", "fuzzy")}
 FROM pairs JOIN recon_up p ON p.id = pairs.pid JOIN recon_ul l ON l.id = pairs.lid
-"""
+"""  # noqa: S608
 
 _FORGET_MATCHED = """
 DELETE FROM recon_up p USING recon_result r WHERE r.run_id = :run AND r.provider_line_id = p.id;
@@ -149,8 +153,8 @@ DELETE FROM recon_ul l USING recon_result r WHERE r.run_id = :run AND r.ledger_i
 # A second line for something already matched: the provider listed it twice, or the ledger booked it twice.
 _DUPLICATES = f"""
 INSERT INTO recon_result ({RESULT_COLUMNS})
-SELECT DISTINCT ON (p.id) :run, 'duplicate', 'duplicate', p.kind, p.id, NULL, r.ledger_entry_id, r.ledger_object,
-       p.amount, NULL, 0, p.fee, NULL, p.currency, NULL, p.occurred_at, NULL,
+SELECT DISTINCT ON (p.id) :run, 'duplicate', 'duplicate', p.kind, p.id, NULL, r.ledger_entry_id,
+       r.ledger_object, p.amount, NULL, 0, p.fee, NULL, p.currency, NULL, p.occurred_at, NULL,
        format('the provider reports %s again (its line %s already matched %s)',
               coalesce(p.ref, p.external_id), first.external_id, coalesce(r.ledger_object, 'the ledger'))
 FROM recon_up p
@@ -168,14 +172,15 @@ JOIN recon_ledger_item first ON first.run_id = :run AND first.id <> l.id AND fir
      AND first.amount = l.amount AND (first.hint = l.hint OR first.ref = l.ref)
 JOIN recon_result r ON r.run_id = :run AND r.ledger_item_id = first.id AND r.provider_line_id IS NOT NULL
 ORDER BY l.id, first.id;
-"""
+"""  # noqa: S608
 
 
 def _other_day(provider: str) -> str:
     return f"""
 INSERT INTO recon_result ({RESULT_COLUMNS})
-SELECT DISTINCT ON (l.id) :run, 'settled_other_day', 'other_day', l.kind, p.id, l.id, l.entry_id, l.object_id,
-       p.amount, l.amount, p.amount - l.amount, p.fee, NULL, p.currency, l.currency, p.occurred_at, l.posted_at,
+SELECT DISTINCT ON (l.id) :run, 'settled_other_day', 'other_day', l.kind, p.id, l.id, l.entry_id,
+       l.object_id, p.amount, l.amount, p.amount - l.amount, p.fee, NULL, p.currency, l.currency,
+       p.occurred_at, l.posted_at,
        format('the provider settled it on %s, the ledger posted it on %s', p.business_day, l.business_day)
 FROM recon_ul l
 JOIN recon_provider_line p ON p.provider = :provider AND p.ref = l.ref AND p.kind = l.kind
@@ -191,12 +196,13 @@ SELECT DISTINCT ON (p.id) :run, 'settled_other_day', 'other_day', p.kind, p.id, 
 FROM recon_up p
 JOIN journal_entry je ON je.dedupe_key = ({DEDUPE_KEY[provider]})
 JOIN journal_line jl ON jl.entry_id = je.id
-     AND jl.account_id IN (SELECT id FROM ledger_account WHERE code LIKE 'provider_clearing:' || :provider || ':%')
+     AND jl.account_id IN (SELECT id FROM ledger_account
+                           WHERE code LIKE 'provider_clearing:' || :provider || ':%')
 WHERE p.kind IN ('payment', 'refund', 'payout')
   AND (jl.posted_at AT TIME ZONE 'Asia/Ho_Chi_Minh')::date <> :day
   AND (jl.posted_at AT TIME ZONE 'Asia/Ho_Chi_Minh')::date BETWEEN :day - :settle_days AND :day + :settle_days
 ORDER BY p.id, jl.id;
-"""
+"""  # noqa: S608
 
 
 _LEFTOVERS = f"""
@@ -208,11 +214,11 @@ SELECT :run, 'missing_in_ledger', 'unmatched', p.kind, p.id, NULL, NULL, NULL, p
                    ELSE format('no ledger entry for %s', coalesce(p.ref, p.hint, p.external_id)) END
 FROM recon_up p WHERE p.kind NOT IN ('payout_batch') AND NOT (p.kind = 'payout' AND :provider = 'stripe');
 INSERT INTO recon_result ({RESULT_COLUMNS})
-SELECT :run, 'missing_at_provider', 'unmatched', l.kind, NULL, l.id, l.entry_id, l.object_id, NULL, l.amount, 0,
-       NULL, NULL, NULL, l.currency, NULL, l.posted_at,
+SELECT :run, 'missing_at_provider', 'unmatched', l.kind, NULL, l.id, l.entry_id, l.object_id, NULL,
+       l.amount, 0, NULL, NULL, NULL, l.currency, NULL, l.posted_at,
        format('the provider does not report %s', coalesce(l.ref, l.object_id))
 FROM recon_ul l;
-"""
+"""  # noqa: S608
 
 
 def _run_script(session: Session, script: str, bound: dict[str, Any]) -> None:

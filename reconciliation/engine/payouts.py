@@ -28,8 +28,10 @@ SELECT :run,
             ELSE 'matched' END,
        'group', p.kind, p.id, NULL, NULL, p.ref, p.amount, -m.net, p.amount + m.net, p.fee, NULL,
        p.currency, p.currency, p.occurred_at, NULL,
-       CASE WHEN m.n = 0 THEN format('payout %s: none of the balance transactions it paid out are known', p.ref)
-            ELSE format('payout %s of %s against %s balance transactions netting %s', p.ref, -p.amount, m.n, m.net)
+       CASE WHEN m.n = 0
+            THEN format('payout %s: none of the balance transactions it paid out are known', p.ref)
+            ELSE format('payout %s of %s against %s balance transactions netting %s',
+                        p.ref, -p.amount, m.n, m.net)
        END
 FROM recon_up p
 CROSS JOIN LATERAL (
@@ -38,7 +40,7 @@ CROSS JOIN LATERAL (
     WHERE x.provider = p.provider AND x.group_ref = p.ref AND x.kind <> 'payout'
 ) m
 WHERE p.kind = 'payout' AND p.provider = 'stripe'
-"""
+"""  # noqa: S608  (built from constants; values are bound parameters)
 
 _BANK_BATCHES = f"""
 WITH b AS (
@@ -49,7 +51,8 @@ WITH b AS (
     SELECT b.pid, b.member, b.ordinality, l.id AS lid, l.amount, l.entry_id, l.currency, l.posted_at
     FROM b LEFT JOIN recon_ul l ON l.kind = 'payout' AND l.ref = b.member
 ), t AS (
-    SELECT pid, count(lid) AS found, count(*) AS members, coalesce(sum(amount), 0) AS total FROM m GROUP BY pid
+    SELECT pid, count(lid) AS found, count(*) AS members, coalesce(sum(amount), 0) AS total
+    FROM m GROUP BY pid
 )
 INSERT INTO recon_result ({RESULT_COLUMNS})
 SELECT :run,
@@ -64,7 +67,7 @@ SELECT :run,
             ELSE format('batch %s of %s against %s of its %s payouts paid for %s', p.external_id, -p.amount,
                         t.found, t.members, -t.total) END
 FROM m JOIN t ON t.pid = m.pid JOIN recon_up p ON p.id = m.pid
-"""
+"""  # noqa: S608
 
 
 def stripe_payouts(session: Session, bound: dict[str, Any]) -> None:

@@ -104,4 +104,5 @@ def payout_reference(description: str) -> str | None:
 
 def clean_text(value: str, limit: int) -> str:
     """Text safe to store: no NUL or other control characters but tab, cut to `limit` characters."""
-    return "".join(ch for ch in value if ch == "\t" or (ch >= " " and not 0xD800 <= ord(ch) <= 0xDFFF))[:limit]
+    kept = (ch for ch in value if ch == "\t" or (ch >= " " and not 0xD800 <= ord(ch) <= 0xDFFF))
+    return "".join(kept)[:limit]

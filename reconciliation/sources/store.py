@@ -83,7 +83,7 @@ def store_lines(
     assert connection is not None
     with connection.cursor() as cursor:
         cursor.execute(
-            f"CREATE TEMP TABLE IF NOT EXISTS recon_incoming ON COMMIT DELETE ROWS AS"
+            f"CREATE TEMP TABLE IF NOT EXISTS recon_incoming ON COMMIT DELETE ROWS AS"  # noqa: S608 (constants)
             f" SELECT {', '.join(COLUMNS)} FROM recon_provider_line WITH NO DATA"
         )
         cursor.execute("TRUNCATE recon_incoming")
@@ -113,7 +113,7 @@ def store_lines(
     columns = ", ".join(COLUMNS)
     inserted = session.execute(
         text(
-            f"INSERT INTO recon_provider_line ({columns}) SELECT {columns} FROM recon_incoming"
+            f"INSERT INTO recon_provider_line ({columns}) SELECT {columns} FROM recon_incoming"  # noqa: S608
             " ON CONFLICT (provider, external_id, occurrence) DO NOTHING"
         )
     ).rowcount  # type: ignore[attr-defined]

@@ -69,7 +69,8 @@ def test_every_exception_is_a_case_with_the_exact_lines_on_each_side(
     assert lines == {"provider_clearing": 60_000, "unapplied_receipts": -60_000}
     assert [e["action"] for e in g["events"]] == ["opened"]
     missing = _case_of(api, finance_headers, result="missing_at_provider")
-    assert missing["provider_line"] is None and missing["ledger_entry"]["kind"] == "bank_receipt"
+    assert missing["provider_line"] is None
+    assert missing["ledger_entry"]["kind"] == "bank_receipt"
 
 
 def test_assignment_acknowledgement_and_comments_make_a_trail(
@@ -112,7 +113,8 @@ def test_resolutions_post_correcting_entries_that_keep_the_ledger_balanced(
 
     # G: the bank moved 5 000 more than the ledger booked; write the difference off.
     g = _resolve(api, finance_headers, _case_of(api, finance_headers, "FT-G")["id"], "write_off").json()
-    assert g["status"] == "resolved" and g["resolution_entry_id"].startswith("je_")
+    assert g["status"] == "resolved"
+    assert g["resolution_entry_id"].startswith("je_")
     # I: booked, but the bank never moved it; write it off.
     i = _case_of(api, finance_headers, result="missing_at_provider")
     _resolve(api, finance_headers, i["id"], "write_off")
@@ -121,9 +123,14 @@ def test_resolutions_post_correcting_entries_that_keep_the_ledger_balanced(
     c2 = next(
         c
         for c in _cases(api, finance_headers, status="open")
-        if c["result"] == "duplicate" and c["ledger_object"]
+        if c["result"] == "duplicate" and c["provider_line_id"] is None
     )
     _resolve(api, finance_headers, c2["id"], "write_off")
+    # A: the bank listed one transfer twice; nothing to write off, it is accepted as the same line.
+    a_twice = _case_of(api, finance_headers, "FT-A")
+    r = _resolve(api, finance_headers, a_twice["id"], "write_off")
+    assert (r.status_code, r.json()["code"]) == (422, "resolution_not_applicable")
+    assert _resolve(api, finance_headers, a_twice["id"], "manual_match").json()["resolution_entry_id"] is None
     assert _balance("unapplied_receipts:vietqr:VND") == receipts - 70_000
     # B: the lost webhook, booked through the core's bank path: the payment succeeds now.
     b = _resolve(api, finance_headers, _case_of(api, finance_headers, "FT-B")["id"], "manual_match").json()
@@ -188,7 +195,8 @@ def test_a_resolution_retried_with_its_idempotency_key_replays_its_answer(
     case_id = _case_of(api, finance_headers, "FT-G")["id"]
     first = _resolve(api, finance_headers, case_id, "write_off", key="resolve-g-1")
     again = _resolve(api, finance_headers, case_id, "write_off", key="resolve-g-1")
-    assert again.status_code == 200 and again.headers["Idempotent-Replayed"] == "true"
+    assert again.status_code == 200
+    assert again.headers["Idempotent-Replayed"] == "true"
     assert again.json() == first.json()
     other = _resolve(api, finance_headers, case_id, "manual_match", key="resolve-g-1")
     assert (other.status_code, other.json()["code"]) == (422, "idempotency_key_reused")
@@ -206,12 +214,14 @@ def test_reports_the_daily_close_and_exports_lines_and_cases_as_csv(
     vietqr = next(p for p in close["providers"] if p["provider"] == "vietqr")
     stripe = next(p for p in close["providers"] if p["provider"] == "stripe")
     assert (vietqr["reconciled"], vietqr["open_cases"], vietqr["matched"]) == (False, 9, 3)
-    # |difference| of each open case: dup A 100 000, B 50 000, C2 70 000, D 0, E 0, F 0, G 5 000, H 0, I 15 000
+    # |difference| per open case: A twice 100 000, B 50 000, C2 70 000, G 5 000, I 15 000, the rest 0
     assert vietqr["open_amount"] == 100_000 + 50_000 + 70_000 + 5_000 + 15_000
     assert (stripe["reconciled"], stripe["latest_run"]) == (False, None)
     csv_lines = api.get(f"/v1/reconciliation/runs/{run['id']}/lines.csv", headers=finance_headers)
     assert csv_lines.headers["content-type"].startswith("text/csv")
     rows = csv_lines.text.strip().splitlines()
-    assert rows[0].startswith("result_id,result,rule,kind,provider_line") and len(rows) == 1 + 12
+    assert rows[0].startswith("result_id,result,rule,kind,provider_line")
+    assert len(rows) == 1 + 12
     cases = api.get("/v1/reconciliation/cases.csv", params={"status": "open"}, headers=finance_headers).text
-    assert len(cases.strip().splitlines()) == 1 + 9 and "fee_mismatch" in cases
+    assert len(cases.strip().splitlines()) == 1 + 9
+    assert "fee_mismatch" in cases

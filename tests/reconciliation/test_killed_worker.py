@@ -1,4 +1,4 @@
-"""A worker killed in the middle of a run: its chunk is taken over and the run completes, nothing lost or doubled.
+"""A worker killed mid-run: its chunk is taken over and the run completes, nothing lost or doubled.
 
 Real `hanoipay worker` processes (RQ's forking worker) run the jobs. The test holds a lock on the results
 table so that both workers stop inside a chunk, SIGKILLs one worker and the work horse running its job (as
@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy import func, select, text
 
 from hanoipay.db import get_engine, job_session
+from payments.providers.vietqr import reference_for
 from reconciliation.models import ChunkAttempt, ResultLine, Run
 from tests.reconciliation.conftest import (
     bank_says,
@@ -28,14 +29,13 @@ from tests.reconciliation.conftest import (
     vietqr_intent,
 )
 from tests.reconciliation.test_runs import _outcome
-from payments.providers.vietqr import reference_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def _worker(database_url: str, redis_url: str) -> subprocess.Popen[bytes]:
     env = {**os.environ, "HANOIPAY_DATABASE_URL": database_url, "HANOIPAY_REDIS_URL": redis_url}
-    return subprocess.Popen(  # noqa: S603
+    return subprocess.Popen(
         [sys.executable, "-m", "city.cli", "worker"],
         cwd=ROOT,
         env=env,
@@ -111,7 +111,8 @@ def test_a_killed_worker_s_chunk_is_redone_and_the_run_completes_exactly(
     assert len(ledger_items) == len(set(ledger_items)) == run.ledger_items == 120
     assert sorted(r for _, _, r in found) == ["matched"] * 120 + ["missing_in_ledger"]
     redone = [a for a in _attempts(run_id) if a.no == first.no]
-    assert len(redone) == 2 and redone[0].worker != redone[1].worker, "the survivor took the chunk over"
+    assert len(redone) == 2
+    assert redone[0].worker != redone[1].worker, "the survivor took the chunk over"
     # The same day again, by one worker in this process, gives the same results.
     again = reconcile(api, finance_headers, redis_url, "vietqr", today())
     assert _outcome(results(api, finance_headers, again["id"])) == _outcome(

@@ -1,4 +1,4 @@
-"""Every result kind from constructed data, through the API and a real RQ worker, with hand-computed amounts."""
+"""Every result kind from constructed data, through the API and a real RQ worker; amounts by hand."""
 
 from datetime import UTC, datetime, timedelta
 
@@ -37,7 +37,7 @@ class TestBank:
         run = reconcile(api, finance_headers, redis_url, "vietqr", day, rules=BANK_RULES)
 
         found = results(api, finance_headers, run["id"])
-        lines = {l["id"]: l for l in _lines(api, finance_headers, found)}
+        lines = {line["id"]: line for line in _lines(api, finance_headers, found)}
         kinds = {}
         for r in found:
             key = lines[r["provider_line_id"]]["external_id"] if r["provider_line_id"] else r["ledger_object"]
@@ -188,8 +188,8 @@ def _lines(api, headers, found):
     ids = [r["provider_line_id"] for r in found if r["provider_line_id"]]
     with js() as session:
         return [
-            {"id": l.id, "external_id": l.external_id}
-            for l in session.query(ProviderLine).filter(ProviderLine.id.in_(ids))
+            {"id": line.id, "external_id": line.external_id}
+            for line in session.query(ProviderLine).filter(ProviderLine.id.in_(ids))
         ]
 
 

@@ -1,4 +1,4 @@
-"""Runs: re-runs agree, two runs of a day at once, dry runs, engine errors, progress, the schedule, bad input."""
+"""Runs: re-runs agree, one run of a day at a time, dry runs, engine errors, progress, schedule, bad input."""
 
 import threading
 from datetime import timedelta
@@ -72,7 +72,8 @@ def test_the_same_file_uploaded_twice_is_recognised_and_changes_nothing(api, fin
     assert again.status_code == 200
     assert (again.json()["duplicate"], again.json()["new_lines"]) == (True, 0)
     listed = api.get("/v1/reconciliation/statements", headers=finance_headers).json()["data"]
-    assert len(listed) == 2 and data == 0
+    assert len(listed) == 2
+    assert data == 0
 
 
 def test_two_runs_of_the_same_day_at_once_one_proceeds_the_other_is_refused(api, finance_headers):
@@ -114,7 +115,8 @@ def test_a_dry_run_shows_what_a_run_would_find_and_saves_nothing(api, finance_he
     r = api.post("/v1/reconciliation/runs", json=body, headers=finance_headers)
     assert r.status_code == 200, r.text
     found = r.json()
-    assert found["summary"]["exceptions"] == 9 and found["summary"]["results"]["matched"]["count"] == 3
+    assert found["summary"]["exceptions"] == 9
+    assert found["summary"]["results"]["matched"]["count"] == 3
     assert {e["result"] for e in found["exceptions"]} >= {"missing_in_ledger", "duplicate", "fee_mismatch"}
     assert (_count(Run), _count(ResultLine), _count(Case)) == (0, 0, 0)
 
@@ -149,12 +151,14 @@ def test_progress_is_visible_while_the_chunks_are_worked_on(api, finance_headers
         headers=finance_headers,
     )
     run_id = r.json()["id"]
-    assert r.json()["status"] == "queued" and r.json()["progress"]["percent"] == 0
+    assert r.json()["status"] == "queued"
+    assert r.json()["progress"]["percent"] == 0
     runs.start_run(run_id)
     assert runs._claim_and_match(run_id, "test-worker") == "done"
     partway = api.get(f"/v1/reconciliation/runs/{run_id}", headers=finance_headers).json()
     assert partway["status"] == "running"
-    assert partway["progress"]["chunks_done"] == 1 and partway["progress"]["chunks_total"] == 8
+    assert partway["progress"]["chunks_done"] == 1
+    assert partway["progress"]["chunks_total"] == 8
     assert 0 < partway["progress"]["percent"] < 100
     runs.work_on_run(run_id, worker="test-worker")
     done = api.get(f"/v1/reconciliation/runs/{run_id}", headers=finance_headers).json()
@@ -223,12 +227,12 @@ class TestBadInput:
         self, api, finance_headers
     ):
         body = (
-            "transaction_id,booked_at,amount,currency,fee,description\n"
-            "FT-1,2026-11-24T10:00:00+07:00,85000,VND,1100,ok\n"
-            "FT-2,yesterday,85000,VND,1100,bad date\n"
-            "FT-3,2026-11-24T10:00:00+07:00,85.5,VND,0,VND has no decimals\n"
-            "FT-4,2026-11-24T10:00:00+07:00,1000\n"
-        ).encode()
+            b"transaction_id,booked_at,amount,currency,fee,description\n"
+            b"FT-1,2026-11-24T10:00:00+07:00,85000,VND,1100,ok\n"
+            b"FT-2,yesterday,85000,VND,1100,bad date\n"
+            b"FT-3,2026-11-24T10:00:00+07:00,85.5,VND,0,VND has no decimals\n"
+            b"FT-4,2026-11-24T10:00:00+07:00,1000\n"
+        )
         r = upload(api, finance_headers, body, "bank_csv")
         assert (r.status_code, r.json()["code"]) == (422, "malformed_statement")
         assert [e["line"] for e in r.json()["errors"]] == [3, 4, 5]
@@ -236,7 +240,10 @@ class TestBadInput:
         assert api.get("/v1/reconciliation/statements", headers=finance_headers).json()["data"] == []
 
     def test_a_currency_the_platform_does_not_settle_in_is_refused(self, api, finance_headers):
-        body = b"transaction_id,booked_at,amount,currency,fee,description\nFT-1,2026-11-24T10:00:00+07:00,1,XAU,0,x\n"
+        body = (
+            b"transaction_id,booked_at,amount,currency,fee,description\n"
+            b"FT-1,2026-11-24T10:00:00+07:00,1,XAU,0,x\n"
+        )
         r = upload(api, finance_headers, body, "bank_csv")
         assert (r.status_code, r.json()["code"], r.json()["errors"][0]["line"]) == (
             422,
