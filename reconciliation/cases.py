@@ -230,7 +230,8 @@ def _suspense_receipt(session: Session, case: Case) -> BankTransaction | None:
 
 def _listed_twice(case: Case) -> bool:
     """A provider line repeating one already matched: the listing doubled, not the money."""
-    return case.result == Result.DUPLICATE and case.provider_line_id is not None and case.ledger_amount is None
+    doubled_at_provider = case.provider_line_id is not None and case.ledger_amount is None
+    return case.result == Result.DUPLICATE and doubled_at_provider
 
 
 def _write_off(session: Session, who: Principal, case: Case, note: str) -> dict[str, Any]:
