@@ -38,3 +38,9 @@ def resume_stalled_runs() -> int:
 def reconcile_yesterday() -> list[str]:
     """Queue the nightly runs of yesterday (02:00 in Hanoi), one per provider."""
     return runs.reconcile_yesterday()
+
+
+@job("reconciliation.drop_staging")
+def drop_staging(run_id: str) -> int:
+    """Delete a completed run's staged ledger items, off the run's critical path."""
+    return runs.drop_staging(run_id)

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, insert, select, text, update
+from sqlalchemy import exists, func, insert, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from hanoipay.auth.service import Principal, Role
 from hanoipay.db import get_engine, job_session
@@ -30,7 +30,7 @@ from reconciliation import cases
 from reconciliation.engine import ledger_side, matching
 from reconciliation.engine.payouts import GROUP_MATCHERS
 from reconciliation.exceptions import BusinessDayOutOfRange, RunInProgress, RunNotFound
-from reconciliation.models import BUCKETS, Chunk, ChunkAttempt, Provider, Run, RunStatus
+from reconciliation.models import BUCKETS, Case, Chunk, ChunkAttempt, Provider, Run, RunStatus
 from reconciliation.rules import Rules, RulesIn, rules_for
 from reconciliation.sources import HANOI, ParsedLine, stripe_api
 from reconciliation.sources.store import store_lines
@@ -39,7 +39,9 @@ log = logging.getLogger(__name__)
 
 START_JOB = "reconciliation.start_run"
 WORK_JOB = "reconciliation.work_on_run"
+DROP_STAGING_JOB = "reconciliation.drop_staging"
 CHUNKS_PER_WORKER = 4
+STAGE_SLICES_PER_WORKER = 2
 # How long a worker waits for chunks other workers hold before leaving them to the watchdog.
 WAIT_FOR_OTHERS_SECONDS = 600
 
@@ -143,7 +145,7 @@ def progress(session: Session, run: Run) -> Progress:
         return Progress(100, run.chunks_done, run.chunks_total, counts)
     totals: Counter[str] = Counter()
     for (chunk_counts,) in session.execute(
-        select(Chunk.counts).where(Chunk.run_id == run.id, Chunk.done.is_(True))
+        select(Chunk.counts).where(Chunk.run_id == run.id, Chunk.done.is_(True), Chunk.phase == "match")
     ):
         totals.update(chunk_counts or {})
     percent = 100 * run.chunks_done // (run.chunks_total + 1) if run.chunks_total else 0
@@ -188,8 +190,8 @@ def start_run(run_id: str) -> bool:
 
 
 def _prepare(session: Session, run: Run) -> None:
+    """Count the day's provider lines and lay out the chunks: slices of the day to stage, then buckets."""
     start, end = day_window(run.business_day)
-    run.ledger_items = ledger_side.stage(session, run.id, run.provider, start, end)
     run.provider_lines = int(
         session.scalar(
             text("SELECT count(*) FROM recon_provider_line WHERE provider = :p AND business_day = :d"),
@@ -197,21 +199,32 @@ def _prepare(session: Session, run: Run) -> None:
         )
         or 0
     )
+    session.execute(text("DELETE FROM recon_ledger_item WHERE run_id = :run"), {"run": run.id})
     session.execute(text("DELETE FROM recon_chunk WHERE run_id = :run"), {"run": run.id})
-    total = max(1, min(BUCKETS, run.parallelism * CHUNKS_PER_WORKER))
-    session.execute(
-        insert(Chunk),
-        [
-            {
-                "run_id": run.id,
-                "no": n,
-                "bucket_lo": n * BUCKETS // total,
-                "bucket_hi": (n + 1) * BUCKETS // total - 1,
-            }
-            for n in range(total)
-        ],
-    )
-    run.chunks_total, run.chunks_done = total, 0
+    slices = max(1, run.parallelism * STAGE_SLICES_PER_WORKER)
+    step = (end - start) / slices
+    matches = max(1, min(BUCKETS, run.parallelism * CHUNKS_PER_WORKER))
+    chunks = [
+        {
+            "phase": "stage",
+            "bucket_lo": 0,
+            "bucket_hi": 0,
+            "slice_from": start + n * step,
+            "slice_to": end if n == slices - 1 else start + (n + 1) * step,
+        }
+        for n in range(slices)
+    ] + [
+        {
+            "phase": "match",
+            "bucket_lo": n * BUCKETS // matches,
+            "bucket_hi": (n + 1) * BUCKETS // matches - 1,
+            "slice_from": None,
+            "slice_to": None,
+        }
+        for n in range(matches)
+    ]
+    session.execute(insert(Chunk), [{"run_id": run.id, "no": no, **chunk} for no, chunk in enumerate(chunks)])
+    run.chunks_total, run.chunks_done, run.ledger_items = len(chunks), 0, 0
 
 
 def fail_run(run_id: str, error: str) -> None:
@@ -237,14 +250,22 @@ def _record_attempt(run_id: str, no: int, worker: str) -> None:
 
 
 def _claim_and_match(run_id: str, worker: str) -> str:
-    """Match one unclaimed chunk of the run: 'done' one, 'waiting' (others hold the rest) or 'none' left."""
+    """Do one unclaimed chunk of the run: 'done' one, 'waiting' (others hold the rest) or 'none' left.
+
+    Match chunks are claimable only once every stage chunk is done.
+    """
     with job_session() as session:
         run = session.get(Run, run_id)
         if run is None or run.status != RunStatus.RUNNING:
             return "none"
+        staging = aliased(Chunk)
+        still_staging = exists().where(
+            staging.run_id == run_id, staging.phase == "stage", staging.done.is_(False)
+        )
         chunk = session.scalars(
             select(Chunk)
             .where(Chunk.run_id == run_id, Chunk.done.is_(False))
+            .where(or_(Chunk.phase == "stage", ~still_staging))
             .order_by(Chunk.no)
             .limit(1)
             .with_for_update(skip_locked=True)
@@ -255,9 +276,18 @@ def _claim_and_match(run_id: str, worker: str) -> str:
             )
             return "waiting" if pending else "none"
         _record_attempt(run_id, chunk.no, worker)
-        bound = matching.params(run.id, run.provider, run.business_day, Rules.from_json(run.rules))
-        chunk.counts = matching.match_chunk(session, bound, chunk.bucket_lo, chunk.bucket_hi)
-        chunk.done, chunk.worker, chunk.done_at = True, worker, func.now()
+        if chunk.phase == "stage":
+            assert chunk.slice_from is not None
+            assert chunk.slice_to is not None
+            staged = ledger_side.stage(session, run.id, run.provider, chunk.slice_from, chunk.slice_to)
+            chunk.counts = {"staged": staged}
+            session.execute(
+                update(Run).where(Run.id == run_id).values(ledger_items=Run.ledger_items + staged)
+            )
+        else:
+            bound = matching.params(run.id, run.provider, run.business_day, Rules.from_json(run.rules))
+            chunk.counts = matching.match_chunk(session, bound, chunk.bucket_lo, chunk.bucket_hi)
+        chunk.done, chunk.worker, chunk.done_at = True, worker, func.clock_timestamp()
         session.execute(update(Run).where(Run.id == run_id).values(chunks_done=Run.chunks_done + 1))
         return "done"
 
@@ -289,12 +319,42 @@ def complete_run(run_id: str) -> bool:
         run = session.scalars(select(Run).where(Run.id == run_id).with_for_update(skip_locked=True)).first()
         if run is None or run.status != RunStatus.RUNNING or run.chunks_done < run.chunks_total:
             return False
-        _settle(session, run)
-        cases.open_cases(session, run)
+        if not _all_paired(session, run):
+            _settle(session, run)
         run.summary = matching.summarize(session, run.id)
-        run.status, run.finished_at = RunStatus.COMPLETED, func.now()
-        session.execute(text("DELETE FROM recon_ledger_item WHERE run_id = :run"), {"run": run.id})
+        if run.summary["exceptions"] or _has_unresolved_cases(session, run):
+            cases.open_cases(session, run)
+        run.status, run.finished_at = RunStatus.COMPLETED, func.clock_timestamp()
+        enqueue_after_commit(session, DROP_STAGING_JOB, run_id=run.id)
     return True
+
+
+def _has_unresolved_cases(session: Session, run: Run) -> bool:
+    return bool(
+        session.scalar(
+            select(func.count()).where(
+                Case.provider == run.provider,
+                Case.business_day == run.business_day,
+                Case.status != "resolved",
+            )
+        )
+    )
+
+
+def _all_paired(session: Session, run: Run) -> bool:
+    """True when the chunks paired every line of the day with a ledger item: no residue to settle."""
+    paired = sum(
+        sum((counts or {}).values())
+        for counts in session.scalars(select(Chunk.counts).where(Chunk.run_id == run.id))
+    )
+    return paired == run.provider_lines == run.ledger_items
+
+
+def drop_staging(run_id: str) -> int:
+    """Delete a finished run's staged ledger items (the results keep the journal line ids)."""
+    with job_session() as session:
+        deleted = session.execute(text("DELETE FROM recon_ledger_item WHERE run_id = :run"), {"run": run_id})
+        return int(deleted.rowcount or 0)  # type: ignore[attr-defined]
 
 
 def _settle(session: Session, run: Run) -> None:
@@ -329,8 +389,10 @@ def dry_run(
         session.add(run)
         session.flush()
         _prepare(session, run)
+        start, end = day_window(run.business_day)
+        run.ledger_items = ledger_side.stage(session, run.id, run.provider, start, end)
         bound = matching.params(run.id, run.provider, run.business_day, Rules.from_json(run.rules))
-        for chunk in session.scalars(select(Chunk).where(Chunk.run_id == run.id).order_by(Chunk.no)):
+        for chunk in session.scalars(select(Chunk).where(Chunk.run_id == run.id, Chunk.phase == "match")):
             matching.match_chunk(session, bound, chunk.bucket_lo, chunk.bucket_hi)
         _settle(session, run)
         summary = matching.summarize(session, run.id)

@@ -1,8 +1,8 @@
-"""reconciliation
+"""reconciliation: provider lines, statement files, runs and chunks, results per line, cases
 
 Revision ID: 0040
 Revises: 0003
-Create Date: 2026-11-25 21:46:34.912284
+Create Date: 2026-11-25 22:15:05.408762
 """
 
 from collections.abc import Sequence
@@ -63,6 +63,83 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_recon_chunk_attempt")),
     )
     op.create_index("ix_recon_chunk_attempt_run_no", "recon_chunk_attempt", ["run_id", "no"], unique=False)
+    op.create_table(
+        "recon_ledger_item",
+        sa.Column("run_id", sa.String(length=40), nullable=False),
+        sa.Column("id", sa.BigInteger(), nullable=False),
+        sa.Column("entry_id", sa.String(length=40), nullable=False),
+        sa.Column("kind", sa.String(length=16), nullable=False),
+        sa.Column("object_id", sa.String(length=128), nullable=True),
+        sa.Column("ref", sa.String(length=128), nullable=True),
+        sa.Column("hint", sa.String(length=128), nullable=True),
+        sa.Column("amount", sa.BigInteger(), nullable=False),
+        sa.Column("currency", sa.String(length=3), nullable=False),
+        sa.Column("posted_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("business_day", sa.Date(), nullable=False),
+        sa.Column("state", sa.String(length=32), nullable=True),
+        sa.Column(
+            "bucket",
+            sa.SmallInteger(),
+            sa.Computed("abs(hashtext(coalesce(ref, ''))) % 64", persisted=True),
+            nullable=False,
+        ),
+        sa.PrimaryKeyConstraint("run_id", "id", name=op.f("pk_recon_ledger_item")),
+    )
+    op.create_index(
+        "ix_recon_ledger_item_run_bucket", "recon_ledger_item", ["run_id", "bucket"], unique=False
+    )
+    op.create_table(
+        "recon_result",
+        sa.Column("id", sa.BigInteger(), autoincrement=True, nullable=False),
+        sa.Column("run_id", sa.String(length=40), nullable=False),
+        sa.Column("result", sa.String(length=24), nullable=False),
+        sa.Column("rule", sa.String(length=16), nullable=False),
+        sa.Column("kind", sa.String(length=16), nullable=False),
+        sa.Column("provider_line_id", sa.BigInteger(), nullable=True),
+        sa.Column("ledger_item_id", sa.BigInteger(), nullable=True),
+        sa.Column("ledger_entry_id", sa.String(length=40), nullable=True),
+        sa.Column("ledger_object", sa.String(length=128), nullable=True),
+        sa.Column("provider_amount", sa.BigInteger(), nullable=True),
+        sa.Column("ledger_amount", sa.BigInteger(), nullable=True),
+        sa.Column("drift", sa.BigInteger(), server_default=sa.text("0"), nullable=False),
+        sa.Column("provider_fee", sa.BigInteger(), nullable=True),
+        sa.Column("expected_fee", sa.BigInteger(), nullable=True),
+        sa.Column("provider_currency", sa.String(length=3), nullable=True),
+        sa.Column("ledger_currency", sa.String(length=3), nullable=True),
+        sa.Column("provider_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("ledger_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("reason", sa.Text(), nullable=False),
+        sa.Column("case_id", sa.String(length=40), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_recon_result")),
+    )
+    op.create_index(
+        "ix_recon_result_case_id",
+        "recon_result",
+        ["case_id"],
+        unique=False,
+        postgresql_where=sa.text("case_id IS NOT NULL"),
+    )
+    op.create_index(
+        "ix_recon_result_run_exceptions",
+        "recon_result",
+        ["run_id"],
+        unique=False,
+        postgresql_where=sa.text("result <> 'matched'"),
+    )
+    op.create_index(
+        "uq_recon_result_run_ledger_item",
+        "recon_result",
+        ["run_id", "ledger_item_id"],
+        unique=True,
+        postgresql_where=sa.text("ledger_item_id IS NOT NULL"),
+    )
+    op.create_index(
+        "uq_recon_result_run_provider_line",
+        "recon_result",
+        ["run_id", "provider_line_id"],
+        unique=True,
+        postgresql_where=sa.text("provider_line_id IS NOT NULL AND rule <> 'group'"),
+    )
     op.create_table(
         "recon_run",
         sa.Column("id", sa.String(length=40), nullable=False),
@@ -132,8 +209,11 @@ def upgrade() -> None:
         "recon_chunk",
         sa.Column("run_id", sa.String(length=40), nullable=False),
         sa.Column("no", sa.SmallInteger(), nullable=False),
+        sa.Column("phase", sa.String(length=8), nullable=False),
         sa.Column("bucket_lo", sa.SmallInteger(), nullable=False),
         sa.Column("bucket_hi", sa.SmallInteger(), nullable=False),
+        sa.Column("slice_from", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("slice_to", sa.DateTime(timezone=True), nullable=True),
         sa.Column("done", sa.Boolean(), server_default=sa.text("false"), nullable=False),
         sa.Column("counts", postgresql.JSONB(astext_type=sa.Text()), nullable=True),
         sa.Column("worker", sa.String(length=128), nullable=True),
@@ -142,40 +222,12 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("run_id", "no", name=op.f("pk_recon_chunk")),
     )
     op.create_table(
-        "recon_ledger_item",
-        sa.Column("run_id", sa.String(length=40), nullable=False),
-        sa.Column("id", sa.BigInteger(), nullable=False),
-        sa.Column("entry_id", sa.String(length=40), nullable=False),
-        sa.Column("kind", sa.String(length=16), nullable=False),
-        sa.Column("object_id", sa.String(length=128), nullable=True),
-        sa.Column("ref", sa.String(length=128), nullable=True),
-        sa.Column("hint", sa.String(length=128), nullable=True),
-        sa.Column("amount", sa.BigInteger(), nullable=False),
-        sa.Column("currency", sa.String(length=3), nullable=False),
-        sa.Column("posted_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("business_day", sa.Date(), nullable=False),
-        sa.Column("state", sa.String(length=32), nullable=True),
-        sa.Column(
-            "bucket",
-            sa.SmallInteger(),
-            sa.Computed("abs(hashtext(coalesce(ref, ''))) % 64", persisted=True),
-            nullable=False,
-        ),
-        sa.ForeignKeyConstraint(
-            ["run_id"], ["recon_run.id"], name=op.f("fk_recon_ledger_item_run_id_recon_run")
-        ),
-        sa.PrimaryKeyConstraint("run_id", "id", name=op.f("pk_recon_ledger_item")),
-    )
-    op.create_index(
-        "ix_recon_ledger_item_run_bucket", "recon_ledger_item", ["run_id", "bucket"], unique=False
-    )
-    op.create_table(
         "recon_provider_line",
         sa.Column("id", sa.BigInteger(), autoincrement=True, nullable=False),
         sa.Column("provider", sa.String(length=16), nullable=False),
         sa.Column("external_id", sa.String(length=128), nullable=False),
         sa.Column("occurrence", sa.SmallInteger(), server_default=sa.text("1"), nullable=False),
-        sa.Column("source", sa.String(length=16), nullable=False),
+        sa.Column("source", sa.String(length=24), nullable=False),
         sa.Column("file_id", sa.String(length=40), nullable=True),
         sa.Column("kind", sa.String(length=16), nullable=False),
         sa.Column("ref", sa.String(length=128), nullable=True),
@@ -221,73 +273,11 @@ def upgrade() -> None:
         ["provider", "external_id", "occurrence"],
         unique=True,
     )
-    op.create_table(
-        "recon_result",
-        sa.Column("id", sa.BigInteger(), autoincrement=True, nullable=False),
-        sa.Column("run_id", sa.String(length=40), nullable=False),
-        sa.Column("result", sa.String(length=24), nullable=False),
-        sa.Column("rule", sa.String(length=16), nullable=False),
-        sa.Column("kind", sa.String(length=16), nullable=False),
-        sa.Column("provider_line_id", sa.BigInteger(), nullable=True),
-        sa.Column("ledger_item_id", sa.BigInteger(), nullable=True),
-        sa.Column("ledger_entry_id", sa.String(length=40), nullable=True),
-        sa.Column("ledger_object", sa.String(length=128), nullable=True),
-        sa.Column("provider_amount", sa.BigInteger(), nullable=True),
-        sa.Column("ledger_amount", sa.BigInteger(), nullable=True),
-        sa.Column("drift", sa.BigInteger(), server_default=sa.text("0"), nullable=False),
-        sa.Column("provider_fee", sa.BigInteger(), nullable=True),
-        sa.Column("expected_fee", sa.BigInteger(), nullable=True),
-        sa.Column("provider_currency", sa.String(length=3), nullable=True),
-        sa.Column("ledger_currency", sa.String(length=3), nullable=True),
-        sa.Column("provider_at", sa.DateTime(timezone=True), nullable=True),
-        sa.Column("ledger_at", sa.DateTime(timezone=True), nullable=True),
-        sa.Column("reason", sa.Text(), nullable=False),
-        sa.Column("case_id", sa.String(length=40), nullable=True),
-        sa.ForeignKeyConstraint(["run_id"], ["recon_run.id"], name=op.f("fk_recon_result_run_id_recon_run")),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_recon_result")),
-    )
-    op.create_index(
-        "ix_recon_result_case_id",
-        "recon_result",
-        ["case_id"],
-        unique=False,
-        postgresql_where=sa.text("case_id IS NOT NULL"),
-    )
-    op.create_index("ix_recon_result_run_result", "recon_result", ["run_id", "result"], unique=False)
-    op.create_index(
-        "uq_recon_result_run_ledger_item",
-        "recon_result",
-        ["run_id", "ledger_item_id"],
-        unique=True,
-        postgresql_where=sa.text("ledger_item_id IS NOT NULL"),
-    )
-    op.create_index(
-        "uq_recon_result_run_provider_line",
-        "recon_result",
-        ["run_id", "provider_line_id"],
-        unique=True,
-        postgresql_where=sa.text("provider_line_id IS NOT NULL AND rule <> 'group'"),
-    )
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
-    op.drop_index(
-        "uq_recon_result_run_provider_line",
-        table_name="recon_result",
-        postgresql_where=sa.text("provider_line_id IS NOT NULL AND rule <> 'group'"),
-    )
-    op.drop_index(
-        "uq_recon_result_run_ledger_item",
-        table_name="recon_result",
-        postgresql_where=sa.text("ledger_item_id IS NOT NULL"),
-    )
-    op.drop_index("ix_recon_result_run_result", table_name="recon_result")
-    op.drop_index(
-        "ix_recon_result_case_id", table_name="recon_result", postgresql_where=sa.text("case_id IS NOT NULL")
-    )
-    op.drop_table("recon_result")
     op.drop_index("uq_recon_provider_line_external", table_name="recon_provider_line")
     op.drop_index("ix_recon_provider_line_ref", table_name="recon_provider_line")
     op.drop_index(
@@ -297,8 +287,6 @@ def downgrade() -> None:
     )
     op.drop_index("ix_recon_provider_line_day_bucket", table_name="recon_provider_line")
     op.drop_table("recon_provider_line")
-    op.drop_index("ix_recon_ledger_item_run_bucket", table_name="recon_ledger_item")
-    op.drop_table("recon_ledger_item")
     op.drop_table("recon_chunk")
     op.drop_index(op.f("ix_recon_case_event_case_id"), table_name="recon_case_event")
     op.drop_table("recon_case_event")
@@ -310,6 +298,27 @@ def downgrade() -> None:
     )
     op.drop_index("ix_recon_run_day", table_name="recon_run")
     op.drop_table("recon_run")
+    op.drop_index(
+        "uq_recon_result_run_provider_line",
+        table_name="recon_result",
+        postgresql_where=sa.text("provider_line_id IS NOT NULL AND rule <> 'group'"),
+    )
+    op.drop_index(
+        "uq_recon_result_run_ledger_item",
+        table_name="recon_result",
+        postgresql_where=sa.text("ledger_item_id IS NOT NULL"),
+    )
+    op.drop_index(
+        "ix_recon_result_run_exceptions",
+        table_name="recon_result",
+        postgresql_where=sa.text("result <> 'matched'"),
+    )
+    op.drop_index(
+        "ix_recon_result_case_id", table_name="recon_result", postgresql_where=sa.text("case_id IS NOT NULL")
+    )
+    op.drop_table("recon_result")
+    op.drop_index("ix_recon_ledger_item_run_bucket", table_name="recon_ledger_item")
+    op.drop_table("recon_ledger_item")
     op.drop_index("ix_recon_chunk_attempt_run_no", table_name="recon_chunk_attempt")
     op.drop_table("recon_chunk_attempt")
     op.drop_index("ix_recon_case_status_day", table_name="recon_case")

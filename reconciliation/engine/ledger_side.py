@@ -22,7 +22,7 @@ SELECT :run, jl.id, je.id, je.kind, coalesce(je.refund_id, je.intent_id),
 FROM journal_line jl
 JOIN journal_entry je ON je.id = jl.entry_id
 LEFT JOIN payment_intent pi ON pi.id = je.intent_id
-WHERE jl.account_id IN (SELECT id FROM ledger_account WHERE code LIKE 'provider_clearing:stripe:%')
+WHERE jl.account_id = ANY(:accounts)
   AND jl.posted_at >= :start AND jl.posted_at < :end AND je.kind IN ('payment', 'refund')
 """
 
@@ -46,7 +46,7 @@ FROM journal_line jl
 JOIN journal_entry je ON je.id = jl.entry_id
 LEFT JOIN bank_transaction bt ON je.kind = 'bank_receipt' AND bt.bank_txn_id = substr(je.dedupe_key, 14)
 LEFT JOIN payment_intent pi ON pi.id = bt.intent_id
-WHERE jl.account_id IN (SELECT id FROM ledger_account WHERE code LIKE 'provider_clearing:vietqr:%')
+WHERE jl.account_id = ANY(:accounts)
   AND jl.posted_at >= :start AND jl.posted_at < :end AND je.kind IN ('bank_receipt', 'payout')
 """
 
@@ -65,7 +65,16 @@ DEDUPE_KEY: dict[str, str] = {
 
 
 def stage(session: Session, run_id: str, provider: str, start: datetime, end: datetime) -> int:
-    """Stage the ledger items of the run's window; returns how many (a retried run stages afresh)."""
-    session.execute(text("DELETE FROM recon_ledger_item WHERE run_id = :run"), {"run": run_id})
-    staged = session.execute(text(STAGE[provider]), {"run": run_id, "start": start, "end": end})
+    """Stage the ledger items posted in [start, end) (one slice of the run's day); returns how many."""
+    accounts = list(
+        session.scalars(
+            text("SELECT id FROM ledger_account WHERE code LIKE 'provider_clearing:' || :p || ':%'"),
+            {"p": provider},
+        )
+    )
+    # Hash joins whatever the statistics say: a freshly staged million rows must never be joined in loops.
+    session.execute(text("SET LOCAL enable_nestloop = off"))
+    staged = session.execute(
+        text(STAGE[provider]), {"run": run_id, "start": start, "end": end, "accounts": accounts}
+    )
     return int(staged.rowcount or 0)  # type: ignore[attr-defined]

@@ -111,6 +111,7 @@ SELECT result, count(*) FROM inserted GROUP BY result
 
 def match_chunk(session: Session, bound: dict[str, Any], lo: int, hi: int) -> dict[str, int]:
     """Match a range of buckets exactly by reference; returns the count of each result it wrote."""
+    session.execute(text("SET LOCAL enable_nestloop = off"))
     rows = session.execute(text(_EXACT), {**bound, "lo": lo, "hi": hi}).all()
     return {str(result): int(count) for result, count in rows}
 
@@ -124,6 +125,8 @@ CREATE TEMP TABLE recon_ul ON COMMIT DROP AS
 SELECT li.* FROM recon_ledger_item li
 WHERE li.run_id = :run
   AND NOT EXISTS (SELECT 1 FROM recon_result r WHERE r.run_id = :run AND r.ledger_item_id = li.id);
+ANALYZE recon_up;
+ANALYZE recon_ul;
 """
 
 # Amount + time window + the reference found in a description; each line pairs with its nearest in time.
@@ -229,7 +232,9 @@ def _run_script(session: Session, script: str, bound: dict[str, Any]) -> None:
 
 def settle_residue(session: Session, bound: dict[str, Any], group_matchers: list[Any]) -> None:
     """Everything the exact pass left: fuzzy pairs, duplicates, other days, groups, then what is missing."""
+    session.execute(text("SET LOCAL enable_nestloop = off"))  # two anti-joins over the whole day
     _run_script(session, _UNMATCHED, bound)
+    session.execute(text("SET LOCAL enable_nestloop = on"))  # the residue is small: look it up by index
     session.execute(text(_FUZZY), bound)
     _run_script(session, _FORGET_MATCHED, bound)
     _run_script(session, _DUPLICATES, bound)

@@ -233,3 +233,49 @@ def _batch(ref, payout_ids, amounts):
         f"<BookgDt><DtTm>{datetime.now(UTC).isoformat()}</DtTm></BookgDt><AcctSvcrRef>{ref}</AcctSvcrRef>"
         f"<NtryDtls><Btch><NbOfTxs>{len(payout_ids)}</NbOfTxs></Btch>{details}</NtryDtls></Ntry>"
     )
+
+
+class TestStripeReport:
+    def test_a_stripe_balance_report_is_reconciled_without_the_api(
+        self, api, finance_headers, redis_url, merchant
+    ):
+        from payments.models import PaymentIntent
+
+        day = today()
+        with job_session() as session:
+            # A card payment recorded by the core, whose Stripe id the report names.
+            intent = session.get(PaymentIntent, _card_intent_without_stripe(merchant))
+            stripe_id = intent.provider_ref
+        created = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
+        fee = stripe_fee(45_000)
+        report = (
+            "balance_transaction_id,created_utc,available_on_utc,currency,gross,fee,net,reporting_category,"
+            "source_id,payment_intent_id,description\n"
+            f"txn_1A,{created},{created},vnd,45000,{fee},{45_000 - fee},charge,ch_1A,{stripe_id},card\n"
+            f"txn_1B,{created},{created},vnd,-3000,0,-3000,fee,,,Radar fee\n"
+        ).encode()
+        r = upload(api, finance_headers, report, "stripe_balance_csv", "balance.csv")
+        assert (r.status_code, r.json()["lines"], r.json()["provider"]) == (201, 2, "stripe")
+        run = reconcile(api, finance_headers, redis_url, "stripe", day)
+        found = {r["ledger_object"]: r for r in results(api, finance_headers, run["id"])}
+        assert found[intent.id]["result"] == "matched"
+        assert found[intent.id]["provider_fee"] == found[intent.id]["expected_fee"] == fee
+        assert found[None]["result"] == "missing_in_ledger"
+        assert found[None]["reason"] == "a provider fee the ledger never booked"
+
+
+def _card_intent_without_stripe(merchant):
+    """A succeeded card payment in the ledger, as the Stripe provider posts it (no Stripe needed here)."""
+    from payments import intents
+    from payments.models import PaymentIntent
+    from tests.factories import ADMIN
+
+    with job_session() as session:
+        intent = intents.create_intent(
+            session, ADMIN, amount=45_000, currency="VND", purpose="merchant_payment", merchant_id=merchant.id
+        )
+        intent.provider, intent.provider_ref = "stripe", "pi_3QxBench45000"
+        intents.mark_succeeded(session, intent, 45_000)
+        session.flush()
+        assert session.get(PaymentIntent, intent.id).status == "succeeded"
+        return intent.id
