@@ -40,6 +40,11 @@ FINANCE = Principal(id="usr_bench_finance", kind="user", roles=frozenset({"admin
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def spread(n: int) -> int:
+    """Milliseconds between two payments so that N of them fill the business day."""
+    return 86_000_000 // n
+
+
 def make_ledger(dsn: str, n: int, day: date) -> None:
     """N succeeded Stripe payments with their entries and three lines each, posted through the day."""
     with job_session() as session:
@@ -65,6 +70,7 @@ def make_ledger(dsn: str, n: int, day: date) -> None:
         "clearing": clearing,
         "payable": payable,
         "fees": fees,
+        "step": spread(n),
     }
     with psycopg.connect(dsn) as conn:
         conn.execute(
@@ -81,14 +87,14 @@ def make_ledger(dsn: str, n: int, day: date) -> None:
             """INSERT INTO journal_entry (id, kind, dedupe_key, intent_id, description, posted_at)
                SELECT 'je_bench' || lpad(g::text, 9, '0'), 'payment',
                       'payment:pi_bench' || lpad(g::text, 9, '0'), 'pi_bench' || lpad(g::text, 9, '0'),
-                      'bench', %(start)s + (g * 80) * interval '1 ms'
+                      'bench', %(start)s + (g * %(step)s) * interval '1 ms'
                FROM generate_series(1, %(n)s) g""",
             params,
         )
         conn.execute(
             """INSERT INTO journal_line (entry_id, account_id, currency, amount, posted_at)
                SELECT 'je_bench' || lpad(g::text, 9, '0'), a.account, 'VND', a.sign * (10000 + g %% 90000)
-                      + a.fee * ((10000 + g %% 90000) / 100), %(start)s + (g * 80) * interval '1 ms'
+                      + a.fee * ((10000 + g %% 90000) / 100), %(start)s + (g * %(step)s) * interval '1 ms'
                FROM generate_series(1, %(n)s) g,
                     (VALUES (%(clearing)s, 1, 0), (%(payable)s, -1, 1), (%(fees)s, 0, -1))
                     AS a(account, sign, fee)""",
@@ -100,6 +106,7 @@ def make_ledger(dsn: str, n: int, day: date) -> None:
 def stripe_report(n: int, day: date) -> bytes:
     """Stripe's balance report for the same N payments: gross, Stripe's fee and net per line."""
     start = int(datetime(day.year, day.month, day.day, tzinfo=HANOI).timestamp())
+    step = spread(n)
     out = io.StringIO()
     out.write(
         "balance_transaction_id,created_utc,currency,gross,fee,net,reporting_category,payment_intent_id\n"
@@ -107,7 +114,7 @@ def stripe_report(n: int, day: date) -> bytes:
     for g in range(1, n + 1):
         amount = 10_000 + g % 90_000
         fee = (amount * 340 + 5_000) // 10_000 + 2_000
-        created = datetime.fromtimestamp(start + g * 80 // 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
+        created = datetime.fromtimestamp(start + g * step // 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
         out.write(f"txn_bench{g:09d},{created},vnd,{amount},{fee},{amount - fee},charge,pi_stripe{g:09d}\n")
     return out.getvalue().encode()
 

@@ -194,7 +194,8 @@ class Chunk(Base):
     slice_from: Mapped[datetime | None]
     slice_to: Mapped[datetime | None]
     done: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
-    counts: Mapped[dict[str, int] | None] = mapped_column(JSONB)
+    # Per result: [count, provider amount, ledger amount, drifting matches, drift], as the chunk wrote them.
+    counts: Mapped[dict[str, list[int]] | None] = mapped_column(JSONB)
     worker: Mapped[str | None] = mapped_column(String(128))
     done_at: Mapped[datetime | None]
 
@@ -256,6 +257,7 @@ class ResultLine(Base):
             postgresql_where=text("ledger_item_id IS NOT NULL"),
         ),
         Index("ix_recon_result_case_id", "case_id", postgresql_where=text("case_id IS NOT NULL")),
+        Index("ix_recon_result_run_residue", "run_id", postgresql_where=text("rule <> 'exact'")),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)

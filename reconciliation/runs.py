@@ -147,7 +147,7 @@ def progress(session: Session, run: Run) -> Progress:
     for (chunk_counts,) in session.execute(
         select(Chunk.counts).where(Chunk.run_id == run.id, Chunk.done.is_(True), Chunk.phase == "match")
     ):
-        totals.update(chunk_counts or {})
+        totals.update({name: figures[0] for name, figures in (chunk_counts or {}).items()})
     percent = 100 * run.chunks_done // (run.chunks_total + 1) if run.chunks_total else 0
     return Progress(percent, run.chunks_done, run.chunks_total, dict(totals))
 
@@ -280,7 +280,7 @@ def _claim_and_match(run_id: str, worker: str) -> str:
             assert chunk.slice_from is not None
             assert chunk.slice_to is not None
             staged = ledger_side.stage(session, run.id, run.provider, chunk.slice_from, chunk.slice_to)
-            chunk.counts = {"staged": staged}
+            chunk.counts = {"staged": [staged, 0, 0, 0, 0]}
             session.execute(
                 update(Run).where(Run.id == run_id).values(ledger_items=Run.ledger_items + staged)
             )
@@ -321,7 +321,7 @@ def complete_run(run_id: str) -> bool:
             return False
         if not _all_paired(session, run):
             _settle(session, run)
-        run.summary = matching.summarize(session, run.id)
+        run.summary = matching.summarize(session, run.id, _chunk_figures(session, run.id))
         if run.summary["exceptions"] or _has_unresolved_cases(session, run):
             cases.open_cases(session, run)
         run.status, run.finished_at = RunStatus.COMPLETED, func.clock_timestamp()
@@ -341,12 +341,18 @@ def _has_unresolved_cases(session: Session, run: Run) -> bool:
     )
 
 
+def _chunk_figures(session: Session, run_id: str) -> list[dict[str, list[int]]]:
+    return [
+        counts or {}
+        for counts in session.scalars(
+            select(Chunk.counts).where(Chunk.run_id == run_id, Chunk.phase == "match")
+        )
+    ]
+
+
 def _all_paired(session: Session, run: Run) -> bool:
     """True when the chunks paired every line of the day with a ledger item: no residue to settle."""
-    paired = sum(
-        sum((counts or {}).values())
-        for counts in session.scalars(select(Chunk.counts).where(Chunk.run_id == run.id))
-    )
+    paired = sum(figures[0] for counts in _chunk_figures(session, run.id) for figures in counts.values())
     return paired == run.provider_lines == run.ledger_items
 
 
@@ -392,10 +398,12 @@ def dry_run(
         start, end = day_window(run.business_day)
         run.ledger_items = ledger_side.stage(session, run.id, run.provider, start, end)
         bound = matching.params(run.id, run.provider, run.business_day, Rules.from_json(run.rules))
-        for chunk in session.scalars(select(Chunk).where(Chunk.run_id == run.id, Chunk.phase == "match")):
+        chunk_figures = [
             matching.match_chunk(session, bound, chunk.bucket_lo, chunk.bucket_hi)
+            for chunk in session.scalars(select(Chunk).where(Chunk.run_id == run.id, Chunk.phase == "match"))
+        ]
         _settle(session, run)
-        summary = matching.summarize(session, run.id)
+        summary = matching.summarize(session, run.id, chunk_figures)
         exceptions = [
             dict(row._mapping)
             for row in session.execute(

@@ -2,7 +2,7 @@
 
 Revision ID: 0040
 Revises: 0003
-Create Date: 2026-11-25 22:15:05.408762
+Create Date: 2026-11-25 22:24:10.820470
 """
 
 from collections.abc import Sequence
@@ -125,6 +125,13 @@ def upgrade() -> None:
         ["run_id"],
         unique=False,
         postgresql_where=sa.text("result <> 'matched'"),
+    )
+    op.create_index(
+        "ix_recon_result_run_residue",
+        "recon_result",
+        ["run_id"],
+        unique=False,
+        postgresql_where=sa.text("rule <> 'exact'"),
     )
     op.create_index(
         "uq_recon_result_run_ledger_item",
@@ -307,6 +314,9 @@ def downgrade() -> None:
         "uq_recon_result_run_ledger_item",
         table_name="recon_result",
         postgresql_where=sa.text("ledger_item_id IS NOT NULL"),
+    )
+    op.drop_index(
+        "ix_recon_result_run_residue", table_name="recon_result", postgresql_where=sa.text("rule <> 'exact'")
     )
     op.drop_index(
         "ix_recon_result_run_exceptions",

@@ -72,8 +72,6 @@ def stage(session: Session, run_id: str, provider: str, start: datetime, end: da
             {"p": provider},
         )
     )
-    # Hash joins whatever the statistics say: a freshly staged million rows must never be joined in loops.
-    session.execute(text("SET LOCAL enable_nestloop = off"))
     staged = session.execute(
         text(STAGE[provider]), {"run": run_id, "start": start, "end": end, "accounts": accounts}
     )

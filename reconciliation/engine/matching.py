@@ -103,17 +103,20 @@ WITH p AS (
     INSERT INTO recon_result ({RESULT_COLUMNS})
     {_pair_select("exact", "exact")}
     FROM p JOIN l ON l.ref = p.ref AND l.kind = p.kind AND l.n = p.n
-    RETURNING result
+    RETURNING result, provider_amount, ledger_amount, drift
 )
-SELECT result, count(*) FROM inserted GROUP BY result
+SELECT result, count(*), coalesce(sum(provider_amount), 0), coalesce(sum(ledger_amount), 0),
+       count(*) FILTER (WHERE drift <> 0), coalesce(sum(drift), 0)
+FROM inserted GROUP BY result
 """  # noqa: S608  (every statement here is built from constants; values are bound parameters)
 
 
-def match_chunk(session: Session, bound: dict[str, Any], lo: int, hi: int) -> dict[str, int]:
-    """Match a range of buckets exactly by reference; returns the count of each result it wrote."""
+def match_chunk(session: Session, bound: dict[str, Any], lo: int, hi: int) -> dict[str, list[int]]:
+    """Match a range of buckets exactly by reference; returns the figures of each result it wrote."""
+    # Hash or merge joins whatever the statistics say: the staged rows are too fresh to have any.
     session.execute(text("SET LOCAL enable_nestloop = off"))
     rows = session.execute(text(_EXACT), {**bound, "lo": lo, "hi": hi}).all()
-    return {str(result): int(count) for result, count in rows}
+    return {str(row[0]): [int(v) for v in row[1:]] for row in rows}
 
 
 _UNMATCHED = """
@@ -247,26 +250,33 @@ def settle_residue(session: Session, bound: dict[str, Any], group_matchers: list
     _run_script(session, _LEFTOVERS, bound)
 
 
-def summarize(session: Session, run_id: str) -> dict[str, Any]:
-    """Counts and amounts per result, with the drift matched within tolerance."""
-    rows = session.execute(
-        text(
-            """SELECT result, count(*), coalesce(sum(provider_amount), 0), coalesce(sum(ledger_amount), 0),
-                      count(*) FILTER (WHERE drift <> 0 AND result = 'matched'),
-                      coalesce(sum(drift) FILTER (WHERE result = 'matched'), 0)
-               FROM recon_result WHERE run_id = :run GROUP BY result ORDER BY result"""
-        ),
-        {"run": run_id},
-    ).all()
+_RESIDUE_FIGURES = """
+SELECT result, count(*), coalesce(sum(provider_amount), 0), coalesce(sum(ledger_amount), 0),
+       count(*) FILTER (WHERE drift <> 0), coalesce(sum(drift), 0)
+FROM recon_result WHERE run_id = :run AND rule <> 'exact' GROUP BY result
+"""
+
+
+def summarize(session: Session, run_id: str, chunk_figures: list[dict[str, list[int]]]) -> dict[str, Any]:
+    """Counts and amounts per result, with the drift matched within tolerance.
+
+    The chunks' figures (computed as they wrote their rows) plus the residue's, so a million matched
+    lines are never read back.
+    """
+    totals: dict[str, list[int]] = {}
+    residue = session.execute(text(_RESIDUE_FIGURES), {"run": run_id}).all()
+    for figures in [*chunk_figures, {str(r[0]): [int(v) for v in r[1:]] for r in residue}]:
+        for name, values in figures.items():
+            totals[name] = [a + b for a, b in zip(totals.get(name, [0] * 5), values, strict=True)]
     results = {
-        str(r[0]): {"count": int(r[1]), "provider_amount": int(r[2]), "ledger_amount": int(r[3])}
-        for r in rows
+        name: {"count": v[0], "provider_amount": v[1], "ledger_amount": v[2]}
+        for name, v in sorted(totals.items())
     }
-    counts: Counter[str] = Counter({name: figures["count"] for name, figures in results.items()})
-    drift = next(((int(r[4]), int(r[5])) for r in rows if r[0] == "matched"), (0, 0))
+    counts: Counter[str] = Counter({name: v[0] for name, v in totals.items()})
+    drift = totals.get("matched", [0] * 5)
     return {
         "results": results,
         "lines": sum(counts.values()),
         "exceptions": sum(n for name, n in counts.items() if name != "matched"),
-        "drift": {"count": drift[0], "amount": drift[1]},
+        "drift": {"count": drift[3], "amount": drift[4]},
     }
