@@ -21,9 +21,9 @@ from hanoipay.pagination import Page, paginate
 from hanoipay.settings import get_settings
 from payments import ledger
 from payments.adjustments import post_adjustment, writeoff_account
-from payments.bank import BankNotification, apply_notification
 from payments.models import BankTransaction
 from payments.payouts import queue_payout
+from payments.providers.vietqr.webhook import BankNotification, apply_notification
 from reconciliation.exceptions import CaseNotFound, CaseResolved, ResolutionNotApplicable
 from reconciliation.models import (
     Case,

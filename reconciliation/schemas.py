@@ -5,12 +5,13 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from hanoipay.validation import is_storable
 from reconciliation.rules import RulesIn
 
 
 def _storable(value: str) -> str:
     """Refuse text PostgreSQL cannot store: NUL and lone surrogates."""
-    if "\x00" in value or any(0xD800 <= ord(ch) <= 0xDFFF for ch in value):
+    if not is_storable(value):
         raise ValueError("must not contain NUL or unpaired surrogate characters")
     return value
 

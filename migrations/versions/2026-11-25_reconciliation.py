@@ -1,7 +1,7 @@
 """reconciliation: provider lines, statement files, runs and chunks, results per line, cases
 
 Revision ID: 0040
-Revises: 0003
+Revises: 0004
 Create Date: 2026-11-25 22:24:10.820470
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0040"
-down_revision: str | None = "0003"
+down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

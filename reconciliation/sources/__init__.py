@@ -10,8 +10,8 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo
 
-from payments.bank import references_in
 from payments.money import CURRENCIES
+from payments.providers.vietqr.webhook import references_in
 from reconciliation.exceptions import MalformedStatement, UnsupportedStatementCurrency
 
 HANOI = ZoneInfo("Asia/Ho_Chi_Minh")
