@@ -345,3 +345,8 @@ def resolve(session: Session, who: Principal, case_id: str, resolution: str, not
     session.flush()
     session.refresh(case)
     return case
+
+
+class NoteRequired(InvalidRequest):
+    code = "note_required"
+    title = "A note is required"
