@@ -242,6 +242,11 @@ class StripeFake:
         self.payment_intents: dict[str, JSON] = {}
         self.charges: dict[str, JSON] = {}
         self.refunds: dict[str, JSON] = {}
+        self.balance_transactions: dict[str, JSON] = {}
+        self.payouts: dict[str, JSON] = {}
+        # Stripe's price for a card payment, as this fake charges it: bps of the amount (half up) + fixed.
+        self.fee_bps, self.fee_fixed = 340, 2_000
+        self._paid_out: dict[str, str] = {}
         self._faults: list[_Fault] = []
         self._idempotency: dict[tuple[str, str], tuple[str, _Response]] = {}
         self._current_request: JSON = {"id": None, "idempotency_key": None}
@@ -260,6 +265,10 @@ class StripeFake:
             ("GET", re.compile(r"/v1/charges/([^/]+)"), self._retrieve_charge),
             ("POST", re.compile(r"/v1/refunds"), self._create_refund),
             ("GET", re.compile(r"/v1/refunds/([^/]+)"), self._retrieve_refund),
+            ("GET", re.compile(r"/v1/balance_transactions"), self._list_balance_transactions),
+            ("GET", re.compile(r"/v1/balance_transactions/([^/]+)"), self._retrieve_balance_transaction),
+            ("POST", re.compile(r"/v1/payouts"), self._create_payout),
+            ("GET", re.compile(r"/v1/payouts/([^/]+)"), self._retrieve_payout),
         ]
 
     # -- lifecycle -------------------------------------------------------------------------------------
@@ -339,6 +348,32 @@ class StripeFake:
                 intent.update(status="requires_payment_method", payment_method=None, last_payment_error=error)
                 self._emit("payment_intent.payment_failed", intent)
             return copy.deepcopy(intent)
+
+    def add_balance_transaction(
+        self,
+        type: str,
+        amount: int,
+        fee: int = 0,
+        *,
+        currency: str = "vnd",
+        source: str | None = None,
+        created: int | None = None,
+        description: str | None = None,
+    ) -> JSON:
+        """Record a balance transaction directly, as Stripe would for fees, adjustments or test breaks."""
+        with self._lock:
+            return copy.deepcopy(
+                self._add_balance_transaction(type, amount, fee, currency, source, description, created)
+            )
+
+    def edit_balance_transaction(self, txn_id: str, **fields: Any) -> JSON:
+        """Change a recorded balance transaction (its fee, amount or time), keeping net = amount - fee."""
+        with self._lock:
+            txn = self.balance_transactions[txn_id]
+            txn.update(fields)
+            txn["net"] = txn["amount"] - txn["fee"]
+            txn["fee_details"] = [self._fee_detail(txn["fee"], txn["currency"])] if txn["fee"] else []
+            return copy.deepcopy(txn)
 
     @staticmethod
     def event_payload(event: JSON) -> bytes:
@@ -491,6 +526,7 @@ class StripeFake:
                 "amount_too_large",
             )
         self.charges[intent["latest_charge"]].update(captured=True, amount_captured=amount)
+        self._charge_settled(self.charges[intent["latest_charge"]], amount)
         intent.update(status="succeeded", amount_received=amount, amount_capturable=0)
         _apply_metadata(intent, params)
         self._emit("payment_intent.succeeded", intent)
@@ -543,7 +579,8 @@ class StripeFake:
         charge = _new_object(
             "charge", "ch", amount=intent["amount"], currency=intent["currency"], status=status
         )
-        charge.update(payment_intent=intent["id"], payment_method=intent["payment_method"], metadata={})
+        charge.update(payment_intent=intent["id"], payment_method=intent["payment_method"])
+        charge.update(metadata=dict(intent["metadata"]), balance_transaction=None)
         charge.update(amount_captured=0, amount_refunded=0, captured=False, paid=status == "succeeded")
         charge.update(refunded=False, failure_code=None, failure_message=None)
         url = f"/v1/charges/{charge['id']}/refunds"
@@ -559,6 +596,7 @@ class StripeFake:
             self._emit("payment_intent.amount_capturable_updated", intent)
         else:
             charge.update(captured=True, amount_captured=intent["amount"])
+            self._charge_settled(charge, intent["amount"])
             intent.update(status="succeeded", amount_received=intent["amount"])
             self._emit("payment_intent.succeeded", intent)
 
@@ -612,7 +650,10 @@ class StripeFake:
         reason = _choice(params, "reason", ("duplicate", "fraudulent", "requested_by_customer"), None)
         refund = _new_object("refund", "re", amount=amount, currency=charge["currency"], status="succeeded")
         refund.update(charge=charge["id"], payment_intent=intent_id, reason=reason, metadata={})
-        refund["balance_transaction"] = None
+        txn = self._add_balance_transaction(
+            "refund", -amount, 0, charge["currency"], refund["id"], "REFUND FOR CHARGE"
+        )
+        refund["balance_transaction"] = txn["id"]
         _apply_metadata(refund, params)
         self.refunds[refund["id"]] = refund
         charge["amount_refunded"] += amount
@@ -624,6 +665,142 @@ class StripeFake:
 
     def _retrieve_refund(self, params: JSON, refund_id: str) -> JSON:
         return self._lookup(self.refunds, "refund", refund_id)
+
+    # -- balance transactions and payouts --------------------------------------------------------------
+
+    @staticmethod
+    def _fee_detail(fee: int, currency: str) -> JSON:
+        return {
+            "amount": fee,
+            "currency": currency,
+            "description": "Stripe processing fees",
+            "type": "stripe_fee",
+        }
+
+    def _add_balance_transaction(
+        self,
+        type: str,
+        amount: int,
+        fee: int,
+        currency: str,
+        source: str | None,
+        description: str | None,
+        created: int | None = None,
+    ) -> JSON:
+        category = {"charge": "charge", "refund": "refund", "payout": "payout", "stripe_fee": "fee"}
+        txn = _new_object("balance_transaction", "txn", amount=amount, fee=fee, net=amount - fee)
+        if created is not None:
+            txn["created"] = created
+        txn.update(currency=currency, description=description, exchange_rate=None, source=source, type=type)
+        txn.update(available_on=txn["created"] + 2 * 86_400, status="pending")
+        txn.update(reporting_category=category.get(type, "adjustment"))
+        txn["fee_details"] = [self._fee_detail(fee, currency)] if fee else []
+        self.balance_transactions[txn["id"]] = txn
+        return txn
+
+    def _charge_settled(self, charge: JSON, amount: int) -> None:
+        fee = (amount * self.fee_bps + 5_000) // 10_000 + self.fee_fixed
+        txn = self._add_balance_transaction("charge", amount, fee, charge["currency"], charge["id"], None)
+        charge["balance_transaction"] = txn["id"]
+
+    def _expanded(self, txn: JSON, expand: list[str]) -> JSON:
+        txn = copy.deepcopy(txn)
+        source = txn.get("source")
+        if "data.source" in expand or "source" in expand:
+            for store in (self.charges, self.refunds, self.payouts):
+                if source in store:
+                    txn["source"] = copy.deepcopy(store[source])
+        return txn
+
+    def _list_balance_transactions(self, params: JSON) -> JSON:
+        _check_params(
+            params,
+            frozenset(
+                {
+                    "created",
+                    "limit",
+                    "starting_after",
+                    "ending_before",
+                    "type",
+                    "payout",
+                    "source",
+                    "currency",
+                    "expand",
+                }
+            ),
+        )
+        raw_limit = _string(params, "limit") or "10"
+        if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= 100:
+            raise _invalid("Invalid integer: limit must be between 1 and 100", "limit")
+        created = params.get("created") or {}
+        if not isinstance(created, dict):
+            created = {"eq": created}
+        bounds = {op: int(value) for op, value in created.items()}
+        checks = {
+            "gte": lambda t, v: t >= v,
+            "gt": lambda t, v: t > v,
+            "lte": lambda t, v: t <= v,
+            "lt": lambda t, v: t < v,
+            "eq": lambda t, v: t == v,
+        }
+        rows = [
+            t
+            for t in reversed(list(self.balance_transactions.values()))
+            if all(checks[op](t["created"], value) for op, value in bounds.items())
+            and params.get("type") in (None, t["type"])
+            and params.get("source") in (None, t["source"])
+            and params.get("payout") in (None, self._paid_out.get(t["id"]))
+            and params.get("currency") in (None, t["currency"])
+        ]
+        rows.sort(key=lambda t: -t["created"])
+        after = _string(params, "starting_after")
+        if after:
+            ids = [t["id"] for t in rows]
+            if after not in ids:
+                raise _invalid(
+                    f"No such balance_transaction: '{after}'", "starting_after", "resource_missing"
+                )
+            rows = rows[ids.index(after) + 1 :]
+        page = rows[: int(raw_limit)]
+        expand = params.get("expand") or []
+        return {
+            "object": "list",
+            "data": [self._expanded(t, expand) for t in page],
+            "has_more": len(rows) > len(page),
+            "url": "/v1/balance_transactions",
+        }
+
+    def _retrieve_balance_transaction(self, params: JSON, txn_id: str) -> JSON:
+        return self._expanded(
+            self._lookup(self.balance_transactions, "balance_transaction", txn_id), params.get("expand") or []
+        )
+
+    def _create_payout(self, params: JSON) -> JSON:
+        """Pay out every balance transaction not paid out yet (their net), like an automatic payout."""
+        _check_params(params, frozenset({"currency", "description", "metadata"}))
+        currency = (_string(params, "currency") or "vnd").lower()
+        members = [
+            t
+            for t in self.balance_transactions.values()
+            if t["id"] not in self._paid_out and t["type"] != "payout" and t["currency"] == currency
+        ]
+        amount = sum(t["net"] for t in members)
+        if amount <= 0:
+            raise _invalid(
+                "Insufficient funds in Stripe account to create this payout.", code="balance_insufficient"
+            )
+        payout = _new_object("payout", "po", amount=amount, currency=currency, status="paid", automatic=True)
+        payout.update(description=_string(params, "description"), metadata={})
+        payout["arrival_date"] = payout["created"] + 86_400
+        self.payouts[payout["id"]] = payout
+        txn = self._add_balance_transaction("payout", -amount, 0, currency, payout["id"], "STRIPE PAYOUT")
+        payout["balance_transaction"] = txn["id"]
+        for member in members:
+            self._paid_out[member["id"]] = payout["id"]
+        return payout
+
+    def _retrieve_payout(self, params: JSON, payout_id: str) -> JSON:
+        return self._lookup(self.payouts, "payout", payout_id)
 
 
 class _Server(ThreadingHTTPServer):

@@ -426,3 +426,36 @@ def test_parse_form_nests_brackets() -> None:
         "e": ["m", "n"],
         "flag": "",
     }
+
+
+def test_balance_transactions_page_by_creation_time_and_list_a_payouts_members(
+    fake: StripeFake, client: stripe.StripeClient
+) -> None:
+    paid = [
+        create_intent(client, amount=10_000 * (i + 1), payment_method="pm_card_visa", confirm=True)
+        for i in range(3)
+    ]
+    charges = [fake.charges[p.latest_charge] for p in paid]  # type: ignore[index]
+    old = fake.add_balance_transaction("stripe_fee", -5_000, created=int(time.time()) - 10 * 86_400)
+    fee = (10_000 * 340 + 5_000) // 10_000 + 2_000
+    window = {"gte": int(time.time()) - 3_600, "lt": int(time.time()) + 3_600}
+    page = client.v1.balance_transactions.list({"created": window, "limit": 2, "expand": ["data.source"]})
+    assert page.has_more
+    assert len(page.data) == 2
+    every = list(page.auto_paging_iter())
+    assert {t.source.id for t in every} == {c["id"] for c in charges}  # the old fee is outside the window
+    first = next(t for t in every if t.amount == 10_000)
+    assert (first.fee, first.net, first.type, first.source.payment_intent) == (
+        fee,
+        10_000 - fee,
+        "charge",
+        paid[0].id,
+    )
+    payout = client.v1.payouts.create({"currency": "vnd"})
+    members = list(
+        client.v1.balance_transactions.list({"payout": payout.id, "limit": 100}).auto_paging_iter()
+    )
+    assert sorted(t.id for t in members) == sorted([*(c["balance_transaction"] for c in charges), old["id"]])
+    assert payout.amount == sum(t.net for t in members)
+    with pytest.raises(stripe.InvalidRequestError):
+        client.v1.balance_transactions.list({"limit": 101})
