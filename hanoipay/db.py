@@ -1,5 +1,6 @@
 """The database: one engine per process, sessions owned by the request or the job, one commit each."""
 
+import os
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -62,6 +63,15 @@ def init_engine(url: str, *, pool_size: int | None = None) -> Engine:
     )
     SessionLocal.configure(bind=_engine)
     return _engine
+
+
+def _forget_parents_connections() -> None:
+    """In a forked child (an RQ work horse), never use the parent's pooled connections: open new ones."""
+    if _engine is not None:
+        _engine.dispose(close=False)
+
+
+os.register_at_fork(after_in_child=_forget_parents_connections)
 
 
 def is_initialised() -> bool:

@@ -12,6 +12,7 @@ import redis
 from rich.console import Console, RenderableType
 from rq import Queue, SimpleWorker
 
+from hanoipay.jobs import relay_all
 from hanoipay.settings import get_settings
 from payments.jobs import roll_up_balances
 from payments.providers.vietqr.webhook import SIGNATURE_HEADER, sign
@@ -79,8 +80,10 @@ class City:
         """Run the queued jobs with a real RQ worker (burst), fold the hot balances; how many jobs ran."""
         connection = redis.Redis.from_url(self.redis_url)
         queue = Queue(get_settings().queue_name, connection=connection)
-        count = queue.count
-        SimpleWorker([queue], connection=connection).work(burst=True, logging_level="WARNING")
+        count = 0
+        while (relayed := relay_all()) or queue.count:
+            count += relayed
+            SimpleWorker([queue], connection=connection).work(burst=True, logging_level="WARNING")
         roll_up_balances()
         self.jobs_drained += count
         return count

@@ -12,6 +12,7 @@ from rq import Queue, SimpleWorker
 
 from hanoipay.auth.models import User
 from hanoipay.db import job_session
+from hanoipay.jobs import relay_all
 from hanoipay.settings import get_settings
 from payments import intents
 from payments.models import Merchant, PaymentIntent
@@ -35,10 +36,10 @@ def at_noon(day: date) -> datetime:
 
 
 def drain(redis_url: str) -> None:
-    """Run every queued job with a real RQ worker until the queue is empty."""
+    """Relay the outbox and run every queued job with a real RQ worker until nothing is left."""
     connection = redis.Redis.from_url(redis_url)
     queue = Queue(get_settings().queue_name, connection=connection)
-    while queue.count:
+    while relay_all() or queue.count:
         SimpleWorker([queue], connection=connection).work(burst=True)
 
 
