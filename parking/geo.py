@@ -1,6 +1,7 @@
 """Great-circle distance on a spherical Earth, bounding boxes around a point, points along a line."""
 
 import math
+from itertools import pairwise
 
 EARTH_RADIUS_M = 6_371_008.8  # the mean radius (IUGG), the same in Python and in the SQL search
 
@@ -35,12 +36,12 @@ def points_along(
         return []
     if len(line) == 1:
         return [line[0]] * count
-    lengths = [math.dist(a, b) for a, b in zip(line, line[1:], strict=False)]
+    lengths = [math.dist(a, b) for a, b in pairwise(line)]
     total = sum(lengths) or 1.0
     points = []
     for i in range(count):
         target = total * (i + offset) / count
-        for (a, b), length in zip(zip(line, line[1:], strict=False), lengths, strict=True):
+        for (a, b), length in zip(pairwise(line), lengths, strict=True):
             if target <= length or (a, b) == (line[-2], line[-1]):
                 t = min(1.0, target / length) if length else 0.0
                 points.append((round(a[0] + (b[0] - a[0]) * t, 7), round(a[1] + (b[1] - a[1]) * t, 7)))

@@ -10,6 +10,7 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import date
+from itertools import pairwise
 from typing import Annotated, Any, Literal, Self
 
 import yaml
@@ -277,7 +278,7 @@ def version_overlaps(versions: list[VersionSpec], base: Path) -> list[tuple[Path
     """(path, message) for each version whose dates overlap an earlier-starting one."""
     order = sorted(range(len(versions)), key=lambda i: versions[i].effective_from)
     found = []
-    for before, after in zip(order, order[1:], strict=False):
+    for before, after in pairwise(order):
         earlier, later = versions[before], versions[after]
         if earlier.effective_to is None or earlier.effective_to >= later.effective_from:
             found.append(

@@ -67,7 +67,8 @@ def _payments_out(session: Session, psn: ParkingSession) -> list[PaymentOut]:
 def session_out(session: Session, psn: ParkingSession) -> SessionOut:
     """A session with its zone, spot and payments."""
     zone, spot = session.get(Zone, psn.zone_id), session.get(Spot, psn.spot_id)
-    assert zone is not None and spot is not None
+    assert zone is not None
+    assert spot is not None
     return SessionOut(
         id=psn.id,
         status=psn.status,

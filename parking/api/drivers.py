@@ -29,7 +29,7 @@ from parking.exceptions import (
     SpotTaken,
     ZoneNotFound,
 )
-from parking.models import VehicleType
+from parking.models import TariffVersion, VehicleType
 from parking.schemas import (
     QuoteCreate,
     QuoteOut,
@@ -116,7 +116,7 @@ def create_quote(body: QuoteCreate, session: DbSession, who: Caller) -> QuoteOut
         duration_minutes=body.duration_minutes,
         spot_id=body.spot_id,
     )
-    version = session.get(quotes.TariffVersion, quote.tariff_version_id)
+    version = session.get(TariffVersion, quote.tariff_version_id)
     assert version is not None
     return QuoteOut(
         id=quote.id,

@@ -27,10 +27,10 @@ def lookup_plate(
     found = enforcement.lookup_plate(session, who, plate, zone_code=zone_code)
     psn = found.session
     if psn is None:
-        return LookupOut(plate=found.plate, status=found.status)  # type: ignore[arg-type]
+        return LookupOut(plate=found.plate, status=found.status)
     return LookupOut(
         plate=found.plate,
-        status=found.status,  # type: ignore[arg-type]
+        status=found.status,
         session_id=psn.id,
         zone_code=found.zone_code,
         spot_code=found.spot_code,

@@ -6,6 +6,7 @@ moment its payment succeeds; and it judges expiry by the clock, not by whether t
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Literal
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
@@ -18,13 +19,15 @@ from parking.models import OPEN_STATUSES, ParkingSession, SessionStatus, Spot, V
 from parking.plates import normalize_plate
 from parking.service.catalog import get_zone
 
+Standing = Literal["paid", "expired", "payment_pending", "unpaid_overstay", "no_session"]
+
 
 @dataclass(frozen=True)
 class Lookup:
     """What an attendant sees for a plate: paid, expired (and since when), payment pending, owing, or none."""
 
     plate: str
-    status: str
+    status: Standing
     session: ParkingSession | None = None
     zone_code: str | None = None
     spot_code: str | None = None
@@ -62,6 +65,7 @@ def lookup_plate(
             return Lookup(plate, "no_session")
         return Lookup(plate, "unpaid_overstay", owing[0], owing[1], owing[2])
     psn, zone, spot = found
+    status: Standing
     if psn.status == SessionStatus.PENDING_PAYMENT:
         status = "payment_pending"
     elif psn.open_ended or (psn.covered_until is not None and psn.covered_until > now):

@@ -68,7 +68,7 @@ def daily_report(
     if last < first or (last - first).days >= MAX_DAYS:
         raise InvalidSearch(f"Report from 1 to {MAX_DAYS} days, `from` not after `to`.")
     zones = session.execute(select(Zone.id, Zone.code).where(Zone.merchant_id == merchant_id)).all()
-    capacity = dict(
+    capacity: dict[str, int] = dict(
         session.execute(
             text("SELECT zone_id, count(*) FROM parking_spot WHERE zone_id = ANY(:ids) GROUP BY zone_id"),
             {"ids": [z.id for z in zones]},
@@ -107,7 +107,7 @@ def _add_revenue(
         if not more or not entries or entries[-1].posted_at < start:
             break
         cursor = entries[-1].id
-    zone_of = dict(
+    zone_of: dict[str, str] = dict(
         session.execute(
             select(PaymentIntent.id, PaymentIntent.metadata_["zone_id"].astext).where(
                 PaymentIntent.id.in_({line[0] for line in lines}), PaymentIntent.purpose == PURPOSE

@@ -29,13 +29,28 @@ _DISTANCE = """
         power(sin(radians(z.lat - :lat) / 2), 2)
         + cos(radians(:lat)) * cos(radians(z.lat)) * power(sin(radians(z.lon - :lon) / 2), 2))))
 """
-_COLUMNS = "z.id, z.code, z.name, z.street, z.district, z.address, z.lat, z.lon, z.merchant_id, z.max_duration_minutes"
+_COLUMNS = ", ".join(
+    f"z.{c}"
+    for c in (
+        "id",
+        "code",
+        "name",
+        "street",
+        "district",
+        "address",
+        "lat",
+        "lon",
+        "merchant_id",
+        "max_duration_minutes",
+    )
+)
 _FREE = """
     CROSS JOIN LATERAL (
         SELECT count(*) AS free FROM parking_spot s
         WHERE s.zone_id = z.id AND s.vehicle_type = :vehicle_type AND s.state = 'free'
     ) f
 """
+# The f-strings only join the constant fragments above; every value is a bound parameter.
 NEAR_SQL = text(
     f"""
     SELECT z.*, f.free FROM (
@@ -48,7 +63,7 @@ NEAR_SQL = text(
     WHERE z.distance_m <= :radius AND f.free > 0
     ORDER BY z.distance_m, z.code
     LIMIT :limit
-    """
+    """  # noqa: S608
 )
 NAMED_SQL = text(
     f"""
@@ -59,7 +74,7 @@ NAMED_SQL = text(
       AND z.max_duration_minutes >= :minutes AND f.free > 0
     ORDER BY distance_m NULLS LAST, z.code
     LIMIT :limit
-    """
+    """  # noqa: S608
 )
 
 

@@ -216,7 +216,8 @@ def extend_session(
         raise SessionNotExtendable("An extension is waiting for its transfer; pay it first.")
     zone = session.get(Zone, psn.zone_id)
     version = session.get(TariffVersion, psn.tariff_version_id)
-    assert zone is not None and version is not None
+    assert zone is not None
+    assert version is not None
     total = psn.prepaid_minutes + minutes
     if total > zone.max_duration_minutes:
         raise DurationOutOfRange(
@@ -330,7 +331,9 @@ def receipt(session: Session, who: Principal, session_id: str) -> Receipt:
     psn = get_session(session, who, session_id)
     zone, spot = session.get(Zone, psn.zone_id), session.get(Spot, psn.spot_id)
     version = session.get(TariffVersion, psn.tariff_version_id)
-    assert zone is not None and spot is not None and version is not None
+    assert zone is not None
+    assert spot is not None
+    assert version is not None
     return Receipt(psn, zone, spot, version, payments.payments_of(session, psn))
 
 

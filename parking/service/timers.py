@@ -24,7 +24,7 @@ def reminder_due_at(psn: ParkingSession, zone: Zone) -> datetime | None:
 
 
 def send_reminder(session: Session, session_id: str, *, now: datetime | None = None) -> bool:
-    """Remind the driver the paid time ends soon, once per paid-until time; False if not (or no longer) due."""
+    """Remind the driver the paid time ends soon, once per paid-until time; False if it is not due."""
     now = now or datetime.now(UTC)
     psn = session.get(ParkingSession, session_id, with_for_update=True)
     zone = session.get(Zone, psn.zone_id) if psn is not None else None
