@@ -215,10 +215,13 @@ def check(text: str) -> ParkingData:
     try:
         data = ParkingData.model_validate(raw)
     except ValidationError as error:
-        problems = [
-            Problem(render_path(tuple(e["loc"])), lines.line(tuple(e["loc"])), e["msg"])
-            for e in error.errors(include_url=False)
-        ]
+        problems: list[Problem] = []
+        for e in error.errors(include_url=False):
+            # Drop the names pydantic gives the branches of a union (`dict[...]`, `list[SpotSpec]`).
+            path = tuple(p for p in e["loc"] if not (isinstance(p, str) and "[" in p))
+            problem = Problem(render_path(path), lines.line(path), e["msg"])
+            if problem not in problems:
+                problems.append(problem)
         raise _invalid(problems) from None
     problems = _semantic_problems(data, lines)
     if problems:
