@@ -68,7 +68,9 @@ def lookup_plate(
     status: Standing
     if psn.status == SessionStatus.PENDING_PAYMENT:
         status = "payment_pending"
-    elif psn.open_ended or (psn.covered_until is not None and psn.covered_until > now):
+    elif psn.status == SessionStatus.ACTIVE and (
+        psn.open_ended or (psn.covered_until is not None and psn.covered_until > now)
+    ):
         status = "paid"
     else:
         status = "expired"
@@ -151,7 +153,8 @@ def list_overstays(
         .where(
             ParkingSession.merchant_id == merchant_id,
             or_(
-                (ParkingSession.status.in_((SessionStatus.ACTIVE, SessionStatus.EXPIRED)))
+                ParkingSession.status == SessionStatus.EXPIRED,
+                (ParkingSession.status == SessionStatus.ACTIVE)
                 & ParkingSession.open_ended.is_(False)
                 & (ParkingSession.covered_until <= now),
                 ParkingSession.unpaid_amount > 0,
