@@ -19,7 +19,7 @@ from parking.models import ParkingSession, Spot, Zone
 from parking.service.search import search
 from parking.tariffs import LOCAL
 from tests.factories import ADMIN, auth, make_merchant, make_user
-from tests.parking.conftest import FLAT, Driver, load
+from tests.parking.conftest import Driver, load
 from tests.parking.test_sessions import end_at
 
 SAMPLE = Path("parking/data/hanoi.yaml")
@@ -184,7 +184,8 @@ class TestOperatorData:
         refused = api.post(
             "/v1/parking/data", content=broken, headers=staff | {"content-type": "application/json"}
         )
-        assert refused.status_code == 422 and refused.json()["code"] == "invalid_parking_data"
+        assert refused.status_code == 422
+        assert refused.json()["code"] == "invalid_parking_data"
         assert refused.json()["problems"][0]["path"] == "tariffs[3].versions[0].bands[0]"
         assert isinstance(refused.json()["problems"][0]["line"], int)
         customer = api.post(
@@ -195,7 +196,8 @@ class TestOperatorData:
         assert customer.json()["code"] == "role_not_allowed"
         zones = api.get("/v1/parking/zones", headers=staff).json()
         ltk = next(z for z in zones if z["code"] == "HK-LTK-02")
-        assert ltk["total_spots"] == {"car": 16, "motorbike": 20} and ltk["geometry"]["type"] == "LineString"
+        assert ltk["total_spots"] == {"car": 16, "motorbike": 20}
+        assert ltk["geometry"]["type"] == "LineString"
 
     def test_prices_follow_the_version_in_force_when_the_stay_starts(self, api):
         operator = make_merchant(kind="parking_operator")
@@ -225,7 +227,8 @@ class TestOperatorData:
     def test_the_cli_loads_a_file_and_refuses_a_broken_one_naming_the_line(self, tmp_path):
         runner = CliRunner()
         ok = runner.invoke(hanoipay, ["parking", "load", str(SAMPLE), "--check"])
-        assert ok.exit_code == 0 and "11 zones" in ok.output
+        assert ok.exit_code == 0
+        assert "11 zones" in ok.output
         broken = tmp_path / "broken.yaml"
         broken.write_text(SAMPLE.read_text().replace('end: "06:00", turn: 8000', 'end: "05:00", turn: 8000'))
         refused = runner.invoke(hanoipay, ["parking", "load", str(broken), "--check"])
@@ -270,9 +273,10 @@ class TestSpotsAndEnforcement:
 
     def test_lookups_violations_and_other_operators(self, api, operator, attendant):
         driver = Driver(api)
-        look = lambda plate, who=attendant: api.get(
-            f"/v1/parking/enforcement/plates/{plate}", headers=auth(who)
-        )  # noqa: E731
+
+        def look(plate, who=attendant):
+            return api.get(f"/v1/parking/enforcement/plates/{plate}", headers=auth(who))
+
         assert look("30A-123.45").json()["status"] == "no_session"
         started = driver.park(minutes=60)
         paid = look("30a 123.45").json()
@@ -292,7 +296,8 @@ class TestSpotsAndEnforcement:
         recorded = api.post(
             "/v1/parking/violations", json=violation | {"plate": "51G-888.88"}, headers=auth(attendant)
         )
-        assert recorded.status_code == 201 and recorded.json()["plate"] == "51G-888.88"
+        assert recorded.status_code == 201
+        assert recorded.json()["plate"] == "51G-888.88"
         assert [
             v["id"] for v in api.get("/v1/parking/violations", headers=auth(attendant)).json()["data"]
         ] == [recorded.json()["id"]]
@@ -322,7 +327,8 @@ class TestReports:
         main, keep = rows["Z-MAIN", str(today)], rows["Z-KEEP", str(today)]
         assert (main["sessions"], main["gross_amount"], main["net_amount"]) == (2, 10_000, 10_000 - 150)
         assert (keep["sessions"], keep["gross_amount"], keep["net_amount"]) == (1, 20_000, 20_000 - 300)
-        assert main["spots"] == 8 and 0 < main["occupancy"] < 1
+        assert main["spots"] == 8
+        assert 0 < main["occupancy"] < 1
         assert rows["Z-ONE", str(today)]["sessions"] == 0
         assert rows["Z-MAIN", str(today - timedelta(days=1))]["gross_amount"] == 0
         too_long = api.get(

@@ -98,7 +98,7 @@ def test_overlapping_bands_are_refused_naming_the_line():
         1,
     )
     (problem,) = _refusal(broken)
-    line = SAMPLE.splitlines().index(next(l for l in SAMPLE.splitlines() if "turn: 50000}" in l)) + 1
+    line = SAMPLE.splitlines().index(next(text for text in SAMPLE.splitlines() if "turn: 50000}" in text)) + 1
     assert problem == {
         "path": "tariffs[0].versions[0].bands[1]",
         "line": line,

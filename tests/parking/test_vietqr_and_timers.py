@@ -16,7 +16,7 @@ from payments.jobs import expire_vietqr_intents
 from payments.models import PaymentIntent
 from tests.factories import auth, make_user
 from tests.parking.conftest import Driver
-from tests.parking.test_sessions import end_at, intents_of, ledger_ok
+from tests.parking.test_sessions import end_at, ledger_ok
 from tests.payments.test_bank import bank_secret, transfer  # noqa: F401  (bank_secret is an autouse fixture)
 
 
@@ -39,7 +39,8 @@ class TestVietQr:
     ):
         driver = Driver(api)
         pending = start_by_qr(driver)
-        assert pending["status"] == "pending_payment" and pending["started_at"] is None
+        assert pending["status"] == "pending_payment"
+        assert pending["started_at"] is None
         action = pending["payments"][0]["next_action"]
         assert (action["type"], action["amount"]) == ("vietqr_transfer", 20_000)
         look = lambda: api.get("/v1/parking/enforcement/plates/30A12345", headers=auth(attendant)).json()  # noqa: E731
@@ -158,10 +159,12 @@ class TestTimers:
                 psn = session.get(ParkingSession, started["id"])
                 status, minutes, amount = psn.status, psn.prepaid_minutes, psn.prepaid_amount
             if extended.status_code == 200:
-                assert not expired and (status, minutes, amount) == ("active", 90, 20_000)
+                assert not expired
+                assert (status, minutes, amount) == ("active", 90, 20_000)
                 assert driver.wallet_balance()["held"] == 20_000
             else:
-                assert expired and extended.json()["code"] == "session_not_extendable"
+                assert expired
+                assert extended.json()["code"] == "session_not_extendable"
                 assert (status, minutes, amount) == ("expired", 30, 10_000)
                 assert driver.wallet_balance()["held"] == 10_000
             outcomes.add(extended.status_code)
