@@ -1,6 +1,6 @@
 """Refusals of the parking domain, each named for its condition with an HTTP status and a stable code."""
 
-from hanoipay.errors import Conflict, Forbidden, InvalidRequest, NotFound
+from hanoipay.errors import Conflict, Forbidden, HanoiPayError, InvalidRequest, NotFound
 
 
 class ZoneNotFound(NotFound):
@@ -97,3 +97,9 @@ class ZoneNotOwned(Forbidden):
 class TariffVersionImmutable(Conflict):
     code = "tariff_version_immutable"
     title = "Tariff version cannot change"
+
+
+class PaymentNotAuthorized(HanoiPayError):
+    status = 402
+    code = "payment_not_authorized"
+    title = "Payment not authorized"

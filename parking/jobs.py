@@ -1,38 +1,13 @@
-"""The parking jobs: schedule a session's timers in RQ, send its reminder, expire it; and their sweeps."""
+"""The parking jobs: a session's reminder and expiry (on RQ's schedule from its start), and their sweep."""
 
 import logging
 from datetime import UTC, datetime
 
 from hanoipay.db import job_session
-from hanoipay.jobs import enqueue, get_queue, job, run_job
-from parking.models import ParkingSession, Zone
+from hanoipay.jobs import job
 from parking.service import timers
 
 log = logging.getLogger(__name__)
-
-
-def _at(when: datetime, name: str, job_id: str, session_id: str) -> None:
-    """Run the named job at `when` (RQ's scheduler), or now if that time has passed."""
-    if when <= datetime.now(UTC):
-        enqueue(name, job_id=job_id, session_id=session_id)
-    else:
-        get_queue().enqueue_at(when, run_job, name, job_id=job_id, session_id=session_id)
-
-
-@job("parking.schedule_timers")
-def schedule_timers(session_id: str) -> None:
-    """Put the session's reminder and expiry on RQ's schedule, for the time it is now paid until."""
-    with job_session() as session:
-        psn = session.get(ParkingSession, session_id)
-        zone = session.get(Zone, psn.zone_id) if psn is not None else None
-        if psn is None or zone is None or psn.covered_until is None:
-            return
-        remind_at, expire_at = timers.reminder_due_at(psn, zone), psn.covered_until
-    if remind_at is None:
-        return  # an open-ended session runs until it is ended
-    stamp = int(expire_at.timestamp())
-    _at(remind_at, "parking.send_reminder", f"parking-remind-{session_id}-{stamp}", session_id)
-    _at(expire_at, "parking.expire_session", f"parking-expire-{session_id}-{stamp}", session_id)
 
 
 @job("parking.send_reminder")

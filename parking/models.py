@@ -1,4 +1,8 @@
-"""Zones, spots, tariffs and their versions, quotes, parking sessions, their payments, violations."""
+"""Zones, spots, tariffs and their versions, quotes, parking sessions, violations.
+
+A session's payments are the core's intents for purpose `parking_session` whose `purpose_ref` is the
+session's id (their metadata says what each paid for); parking keeps no copy of them.
+"""
 
 from datetime import date, datetime
 from enum import StrEnum
@@ -57,6 +61,8 @@ class UnusedTimeRule(StrEnum):
 
 
 class PaymentKind(StrEnum):
+    """What a session's payment intent paid for (kept in the intent's metadata as `kind`)."""
+
     PREPAID = "prepaid"
     EXTENSION = "extension"
     OVERSTAY = "overstay"
@@ -158,12 +164,17 @@ class Quote(CreatedAt, Base):
 
     id: Mapped[str] = mapped_column(Id, primary_key=True)
     driver_id: Mapped[str] = mapped_column(String(40))
+    # The terms it binds, as they stood when it was given: whose zone, how long, when to remind.
+    merchant_id: Mapped[str] = mapped_column(ForeignKey("merchant.id"))
     zone_id: Mapped[str] = mapped_column(ForeignKey("parking_zone.id"))
+    zone_code: Mapped[str] = mapped_column(String(32))
     spot_id: Mapped[str | None] = mapped_column(ForeignKey("parking_spot.id"))
     vehicle_type: Mapped[str] = mapped_column(String(16))
     tariff_version_id: Mapped[str] = mapped_column(ForeignKey("parking_tariff_version.id"))
     starts_at: Mapped[datetime]
     duration_minutes: Mapped[int | None] = mapped_column(Integer)
+    minutes: Mapped[int] = mapped_column(Integer)
+    reminder_minutes: Mapped[int] = mapped_column(Integer)
     amount: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
     expires_at: Mapped[datetime]
@@ -188,6 +199,7 @@ class ParkingSession(CreatedAt, Base):
     driver_id: Mapped[str] = mapped_column(String(40))
     merchant_id: Mapped[str] = mapped_column(ForeignKey("merchant.id"))
     zone_id: Mapped[str] = mapped_column(ForeignKey("parking_zone.id"))
+    zone_code: Mapped[str] = mapped_column(String(32))
     spot_id: Mapped[str] = mapped_column(ForeignKey("parking_spot.id"))
     quote_id: Mapped[str] = mapped_column(ForeignKey("parking_quote.id"), unique=True)
     tariff_version_id: Mapped[str] = mapped_column(ForeignKey("parking_tariff_version.id"))
@@ -203,6 +215,7 @@ class ParkingSession(CreatedAt, Base):
     prepaid_minutes: Mapped[int] = mapped_column(Integer)
     started_at: Mapped[datetime | None]
     covered_until: Mapped[datetime | None]
+    remind_at: Mapped[datetime | None]
     ended_at: Mapped[datetime | None]
     ended_by: Mapped[str | None] = mapped_column(String(40))
     currency: Mapped[str] = mapped_column(String(3))
@@ -211,20 +224,6 @@ class ParkingSession(CreatedAt, Base):
     overstay_minutes: Mapped[int] = mapped_column(Integer, default=0)
     unpaid_amount: Mapped[int] = mapped_column(BigInteger, default=0)
     updated_at: Mapped[datetime]
-
-
-class SessionPayment(CreatedAt, Base):
-    """One payment intent of a session: the prepayment (a hold, or a transfer), an extension, an overstay."""
-
-    __tablename__ = "parking_payment"
-
-    intent_id: Mapped[str] = mapped_column(ForeignKey("payment_intent.id"), primary_key=True)
-    session_id: Mapped[str] = mapped_column(ForeignKey("parking_session.id"), index=True)
-    kind: Mapped[str] = mapped_column(String(16))
-    amount: Mapped[int] = mapped_column(BigInteger)
-    # An extension paid by transfer applies once the money arrives: these minutes, then.
-    minutes: Mapped[int] = mapped_column(Integer, default=0)
-    applied: Mapped[bool] = mapped_column(Boolean)
 
 
 class Violation(CreatedAt, Base):

@@ -12,9 +12,9 @@ from sqlalchemy.orm import Session
 
 from hanoipay.auth.service import Principal
 from parking.exceptions import SessionNotFound
-from parking.models import ParkingSession, PaymentKind, SessionPayment, SessionStatus
+from parking.models import ParkingSession, PaymentKind, SessionStatus
 from parking.service import sessions
-from parking.service.payments import CREATING, PURPOSE
+from parking.service.payments import CREATING, HOLDING_PROVIDERS, PURPOSE, kind_of
 from payments.models import PaymentIntent
 from payments.purposes import Purpose
 
@@ -25,46 +25,37 @@ def _validate(session: Session, who: Principal, intent: PaymentIntent) -> None:
         raise SessionNotFound("Parking payments are made through /v1/parking/sessions.")
 
 
-def _payment(session: Session, intent: PaymentIntent) -> tuple[SessionPayment, ParkingSession] | None:
-    payment = session.get(SessionPayment, intent.id, with_for_update=True)
-    if payment is None:
-        return None  # the intent is being created right now (an automatic wallet payment): nothing to do
-    psn = session.get(ParkingSession, payment.session_id, with_for_update=True, populate_existing=True)
-    assert psn is not None
-    return payment, psn
+def _session(session: Session, intent: PaymentIntent) -> ParkingSession:
+    psn = session.get(ParkingSession, intent.purpose_ref, with_for_update=True, populate_existing=True)
+    assert psn is not None  # _validate made sure of it
+    return psn
 
 
 def _succeeded(session: Session, intent: PaymentIntent) -> None:
-    found = _payment(session, intent)
-    if found is None:
+    """A transfer arrived: start the session, add the extension's minutes, or clear the overstay owed.
+
+    Holds (wallet, card) are applied when they are placed; their capture at the end changes nothing here.
+    """
+    if intent.provider in HOLDING_PROVIDERS and kind_of(intent) != PaymentKind.OVERSTAY:
         return
-    payment, psn = found
+    psn = _session(session, intent)
     now = datetime.now(UTC)
-    if payment.kind == PaymentKind.PREPAID and psn.status == SessionStatus.PENDING_PAYMENT:
-        payment.applied = True
+    kind = kind_of(intent)
+    if kind == PaymentKind.PREPAID and psn.status == SessionStatus.PENDING_PAYMENT:
         sessions.activate(session, psn, now)
-    elif (
-        payment.kind == PaymentKind.EXTENSION
-        and not payment.applied
-        and psn.status
-        in (
-            SessionStatus.ACTIVE,
-            SessionStatus.EXPIRED,
-        )
-    ):
-        payment.applied = True
-        sessions.apply_extension(session, psn, payment.minutes, payment.amount, now)
-    elif payment.kind == PaymentKind.OVERSTAY and not payment.applied:
-        payment.applied = True
+    elif kind == PaymentKind.EXTENSION and psn.status in (SessionStatus.ACTIVE, SessionStatus.EXPIRED):
+        minutes = int(intent.metadata_.get("minutes", "0"))
+        sessions.apply_extension(session, psn, minutes, intent.amount, now)
+    elif kind == PaymentKind.OVERSTAY:
         psn.unpaid_amount = max(0, psn.unpaid_amount - intent.amount_received)
 
 
 def _canceled(session: Session, intent: PaymentIntent) -> None:
-    found = _payment(session, intent)
-    if found is None:
+    """A prepayment canceled before it was paid (its QR expired): the session never starts."""
+    if kind_of(intent) != PaymentKind.PREPAID or intent.provider in HOLDING_PROVIDERS:
         return
-    payment, psn = found
-    if payment.kind == PaymentKind.PREPAID and psn.status == SessionStatus.PENDING_PAYMENT:
+    psn = _session(session, intent)
+    if psn.status == SessionStatus.PENDING_PAYMENT:
         sessions.cancel(session, psn, datetime.now(UTC))
 
 

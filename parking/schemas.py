@@ -100,7 +100,6 @@ class PaymentOut(BaseModel):
     provider: str | None
     amount_received: int
     amount_refunded: int
-    applied: bool
     next_action: dict[str, Any] | None
 
 

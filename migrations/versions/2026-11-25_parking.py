@@ -1,8 +1,8 @@
-"""parking: zones, spots, tariffs and versions, quotes, sessions, their payments, violations
+"""parking: zones, spots, tariffs and versions, quotes, sessions, violations
 
 Revision ID: 0020
 Revises: 0003
-Create Date: 2026-11-25 21:46:04.750795
+Create Date: 2026-11-25 22:00:12.384288
 """
 
 from collections.abc import Sequence
@@ -128,17 +128,24 @@ def upgrade() -> None:
         "parking_quote",
         sa.Column("id", sa.String(length=40), nullable=False),
         sa.Column("driver_id", sa.String(length=40), nullable=False),
+        sa.Column("merchant_id", sa.String(length=40), nullable=False),
         sa.Column("zone_id", sa.String(length=40), nullable=False),
+        sa.Column("zone_code", sa.String(length=32), nullable=False),
         sa.Column("spot_id", sa.String(length=40), nullable=True),
         sa.Column("vehicle_type", sa.String(length=16), nullable=False),
         sa.Column("tariff_version_id", sa.String(length=40), nullable=False),
         sa.Column("starts_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("duration_minutes", sa.Integer(), nullable=True),
+        sa.Column("minutes", sa.Integer(), nullable=False),
+        sa.Column("reminder_minutes", sa.Integer(), nullable=False),
         sa.Column("amount", sa.BigInteger(), nullable=False),
         sa.Column("currency", sa.String(length=3), nullable=False),
         sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("used_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["merchant_id"], ["merchant.id"], name=op.f("fk_parking_quote_merchant_id_merchant")
+        ),
         sa.ForeignKeyConstraint(
             ["spot_id"], ["parking_spot.id"], name=op.f("fk_parking_quote_spot_id_parking_spot")
         ),
@@ -158,6 +165,7 @@ def upgrade() -> None:
         sa.Column("driver_id", sa.String(length=40), nullable=False),
         sa.Column("merchant_id", sa.String(length=40), nullable=False),
         sa.Column("zone_id", sa.String(length=40), nullable=False),
+        sa.Column("zone_code", sa.String(length=32), nullable=False),
         sa.Column("spot_id", sa.String(length=40), nullable=False),
         sa.Column("quote_id", sa.String(length=40), nullable=False),
         sa.Column("tariff_version_id", sa.String(length=40), nullable=False),
@@ -172,6 +180,7 @@ def upgrade() -> None:
         sa.Column("prepaid_minutes", sa.Integer(), nullable=False),
         sa.Column("started_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("covered_until", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("remind_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("ended_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("ended_by", sa.String(length=40), nullable=True),
         sa.Column("currency", sa.String(length=3), nullable=False),
@@ -228,24 +237,6 @@ def upgrade() -> None:
         postgresql_where=sa.text("status IN ('pending_payment', 'active', 'expired')"),
     )
     op.create_table(
-        "parking_payment",
-        sa.Column("intent_id", sa.String(length=40), nullable=False),
-        sa.Column("session_id", sa.String(length=40), nullable=False),
-        sa.Column("kind", sa.String(length=16), nullable=False),
-        sa.Column("amount", sa.BigInteger(), nullable=False),
-        sa.Column("minutes", sa.Integer(), nullable=False),
-        sa.Column("applied", sa.Boolean(), nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["intent_id"], ["payment_intent.id"], name=op.f("fk_parking_payment_intent_id_payment_intent")
-        ),
-        sa.ForeignKeyConstraint(
-            ["session_id"], ["parking_session.id"], name=op.f("fk_parking_payment_session_id_parking_session")
-        ),
-        sa.PrimaryKeyConstraint("intent_id", name=op.f("pk_parking_payment")),
-    )
-    op.create_index(op.f("ix_parking_payment_session_id"), "parking_payment", ["session_id"], unique=False)
-    op.create_table(
         "parking_violation",
         sa.Column("id", sa.String(length=40), nullable=False),
         sa.Column("merchant_id", sa.String(length=40), nullable=False),
@@ -285,8 +276,6 @@ def downgrade() -> None:
     op.drop_index(op.f("ix_parking_violation_plate"), table_name="parking_violation")
     op.drop_index("ix_parking_violation_merchant_id_id", table_name="parking_violation")
     op.drop_table("parking_violation")
-    op.drop_index(op.f("ix_parking_payment_session_id"), table_name="parking_payment")
-    op.drop_table("parking_payment")
     op.drop_index(
         "uq_parking_session_open_spot",
         table_name="parking_session",

@@ -51,30 +51,28 @@ def _payments_out(session: Session, psn: ParkingSession) -> list[PaymentOut]:
     return [
         PaymentOut(
             intent_id=i.id,
-            kind=p.kind,
-            amount=p.amount,
+            kind=payments.kind_of(i),
+            amount=i.amount,
             status=i.status,
             provider=i.provider,
             amount_received=i.amount_received,
             amount_refunded=i.amount_refunded,
-            applied=p.applied,
             next_action=i.next_action if i.status == "requires_action" else None,
         )
-        for p, i in payments.payments_of(session, psn)
+        for i in payments.payments_of(session, psn)
     ]
 
 
 def session_out(session: Session, psn: ParkingSession) -> SessionOut:
     """A session with its zone, spot and payments."""
-    zone, spot = session.get(Zone, psn.zone_id), session.get(Spot, psn.spot_id)
-    assert zone is not None
+    spot = session.get(Spot, psn.spot_id)
     assert spot is not None
     return SessionOut(
         id=psn.id,
         status=psn.status,
         plate=psn.plate,
         vehicle_type=psn.vehicle_type,
-        zone_code=zone.code,
+        zone_code=psn.zone_code,
         spot_code=spot.code,
         spot_id=spot.id,
         open_ended=psn.open_ended,

@@ -17,6 +17,7 @@ from parking.exceptions import (
     InvalidPlate,
     InvalidSearch,
     NoTariff,
+    PaymentNotAuthorized,
     PlateHasOpenSession,
     QuoteExpired,
     QuoteNotFound,
@@ -43,7 +44,6 @@ from parking.schemas import (
     ZoneBrief,
 )
 from parking.service import quotes, search, sessions
-from parking.service.sessions import PaymentNotAuthorized
 from payments.exceptions import IdempotencyKeyReused, InsufficientFunds, PaymentMethodRequired, WalletNotFound
 from payments.idempotency import IdempotencyHeader, run_idempotent
 

@@ -7,6 +7,9 @@
   front; the session starts when the bank's webhook says the money arrived (in that same transaction).
   Ending early refunds the unused part through the core (a payout back to the paying account); an
   overstay is a new VietQR payment, unpaid (and listed for attendants) until the bank reports it.
+
+A session's payments are the core's intents with purpose `parking_session` and the session's id as
+`purpose_ref`; their metadata says what each paid for (`kind`) and, for an extension, its `minutes`.
 """
 
 from sqlalchemy import select
@@ -14,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from hanoipay.auth.service import Principal
 from hanoipay.errors import HanoiPayError
-from parking.models import ParkingSession, PaymentKind, SessionPayment, Zone
+from parking.models import ParkingSession, PaymentKind
 from payments import intents, refunds
 from payments.models import PaymentIntent
 
@@ -33,71 +36,59 @@ def driver(psn: ParkingSession) -> Principal:
     return Principal(id=psn.driver_id, kind="user", roles=frozenset({"customer"}))
 
 
+def kind_of(intent: PaymentIntent) -> str:
+    """What the intent paid for: prepaid, extension or overstay."""
+    return str(intent.metadata_.get("kind", PaymentKind.PREPAID))
+
+
 def pay(
-    session: Session,
-    who: Principal,
-    psn: ParkingSession,
-    zone: Zone,
-    *,
-    amount: int,
-    kind: PaymentKind,
-    minutes: int = 0,
+    session: Session, who: Principal, psn: ParkingSession, *, amount: int, kind: PaymentKind, minutes: int = 0
 ) -> PaymentIntent:
     """Create and confirm the session's intent for `amount`: a hold, or a transfer to wait for."""
+    hold = psn.provider in HOLDING_PROVIDERS and kind != PaymentKind.OVERSTAY
     session.info[CREATING] = True
     try:
-        intent = intents.create_intent(
+        return intents.create_intent(
             session,
             who,
             amount=amount,
             currency=psn.currency,
             purpose=PURPOSE,
-            merchant_id=zone.merchant_id,
+            merchant_id=psn.merchant_id,
             purpose_ref=psn.id,
-            capture_method="manual"
-            if psn.provider in HOLDING_PROVIDERS and kind != PaymentKind.OVERSTAY
-            else "automatic",
+            capture_method="manual" if hold else "automatic",
             provider=psn.provider,
             wallet_id=psn.wallet_id,
             payment_method=psn.payment_method,
             confirm=True,
-            description=f"Parking {zone.code} {psn.plate} ({kind})",
-            metadata={"zone_id": zone.id, "zone_code": zone.code, "session_id": psn.id, "kind": str(kind)},
+            description=f"Parking {psn.zone_code} {psn.plate} ({kind})",
+            metadata={
+                "zone_id": psn.zone_id,
+                "zone_code": psn.zone_code,
+                "kind": str(kind),
+                "minutes": str(minutes),
+            },
         )
     finally:
         session.info.pop(CREATING, None)
-    session.add(
-        SessionPayment(
-            intent_id=intent.id,
-            session_id=psn.id,
-            kind=kind,
-            amount=amount,
-            minutes=minutes,
-            applied=intent.status in ("requires_capture", "succeeded"),
+
+
+def payments_of(session: Session, psn: ParkingSession) -> list[PaymentIntent]:
+    """The session's payment intents, oldest first."""
+    return list(
+        session.scalars(
+            select(PaymentIntent)
+            .where(PaymentIntent.purpose == PURPOSE, PaymentIntent.purpose_ref == psn.id)
+            .order_by(PaymentIntent.id)
         )
     )
-    session.flush()
-    return intent
 
 
-def payments_of(session: Session, psn: ParkingSession) -> list[tuple[SessionPayment, PaymentIntent]]:
-    """The session's payments with their intents, oldest first."""
-    return [
-        (payment, intent)
-        for payment, intent in session.execute(
-            select(SessionPayment, PaymentIntent)
-            .join(PaymentIntent, PaymentIntent.id == SessionPayment.intent_id)
-            .where(SessionPayment.session_id == psn.id)
-            .order_by(SessionPayment.created_at, SessionPayment.intent_id)
-        ).all()
-    ]
-
-
-def settle(session: Session, psn: ParkingSession, zone: Zone, charge: int) -> int:
+def settle(session: Session, psn: ParkingSession, charge: int) -> int:
     """Take `charge` for the ended session and release the rest; returns what is still owed."""
-    acting = operator(zone.merchant_id)
+    acting = operator(psn.merchant_id)
     remaining = charge
-    for payment, intent in payments_of(session, psn):
+    for intent in payments_of(session, psn):
         if intent.status == "requires_capture":
             take = min(remaining, intent.amount_capturable)
             if take > 0:
@@ -107,19 +98,19 @@ def settle(session: Session, psn: ParkingSession, zone: Zone, charge: int) -> in
             remaining -= take
         elif intent.status == "succeeded":
             remaining -= intent.amount_received - intent.amount_refunded
-        elif intent.status in intents.CANCELABLE and payment.kind == PaymentKind.EXTENSION:
+        elif intent.status in intents.CANCELABLE and kind_of(intent) == PaymentKind.EXTENSION:
             intents.cancel_intent(session, acting, intent.id, reason="abandoned")
     if remaining < 0:
         _refund(session, psn, acting, -remaining)
         return 0
     if remaining > 0:
-        return _charge_overstay(session, psn, zone, remaining)
+        return _charge_overstay(session, psn, remaining)
     return 0
 
 
 def _refund(session: Session, psn: ParkingSession, acting: Principal, amount: int) -> None:
     """Send back the unused part of what was paid up front, newest payment first."""
-    for _, intent in reversed(payments_of(session, psn)):
+    for intent in reversed(payments_of(session, psn)):
         refundable = intent.amount_received - intent.amount_refunded if intent.status == "succeeded" else 0
         part = min(amount, refundable)
         if part > 0:
@@ -129,11 +120,11 @@ def _refund(session: Session, psn: ParkingSession, acting: Principal, amount: in
             return
 
 
-def _charge_overstay(session: Session, psn: ParkingSession, zone: Zone, amount: int) -> int:
+def _charge_overstay(session: Session, psn: ParkingSession, amount: int) -> int:
     """Charge what the holds did not cover; what cannot be charged now stays owed (and listed)."""
     try:
         with session.begin_nested():
-            intent = pay(session, driver(psn), psn, zone, amount=amount, kind=PaymentKind.OVERSTAY)
+            intent = pay(session, driver(psn), psn, amount=amount, kind=PaymentKind.OVERSTAY)
     except HanoiPayError:
         return amount
     return 0 if intent.status == "succeeded" else amount

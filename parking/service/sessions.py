@@ -3,18 +3,18 @@
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from hanoipay.auth.service import Principal, Role, RoleNotAllowed
-from hanoipay.errors import HanoiPayError
 from hanoipay.ids import new_id
-from hanoipay.jobs import enqueue_after_commit
 from hanoipay.pagination import Page, paginate
 from parking.exceptions import (
     DurationOutOfRange,
+    PaymentNotAuthorized,
     PlateHasOpenSession,
     QuoteExpired,
     QuoteNotFound,
@@ -30,7 +30,6 @@ from parking.models import (
     ParkingSession,
     PaymentKind,
     Quote,
-    SessionPayment,
     SessionStatus,
     Spot,
     SpotState,
@@ -39,7 +38,7 @@ from parking.models import (
     Zone,
 )
 from parking.plates import normalize_plate
-from parking.service import payments
+from parking.service import payments, timers
 from parking.service.quotes import price
 from payments import intents
 from payments.models import PaymentIntent
@@ -49,50 +48,72 @@ def _now(now: datetime | None) -> datetime:
     return now or datetime.now(UTC)
 
 
-class PaymentNotAuthorized(HanoiPayError):
-    status = 402
-    code = "payment_not_authorized"
-    title = "Payment not authorized"
-
-
-def _claim_spot(session: Session, zone: Zone, vehicle_type: str, spot_id: str | None, now: datetime) -> Spot:
-    """Lock and occupy the quoted spot, or any free spot of the zone; SpotTaken if there is none."""
-    if spot_id is not None:
-        spot = session.get(Spot, spot_id, with_for_update=True, populate_existing=True)
-        assert spot is not None
-        if spot.state == SpotState.OUT_OF_SERVICE:
-            raise SpotOutOfService(f"Spot {spot.code} of {zone.code} is out of service.")
-        if spot.state != SpotState.FREE:
-            raise SpotTaken(f"Spot {spot.code} of {zone.code} was taken.")
-    else:
-        found = session.scalar(
-            select(Spot)
-            .where(Spot.zone_id == zone.id, Spot.vehicle_type == vehicle_type, Spot.state == SpotState.FREE)
-            .order_by(Spot.code)
-            .limit(1)
-            .with_for_update(skip_locked=True)
+def _use_quote(session: Session, who: Principal, quote_id: str, now: datetime) -> Quote:
+    """Mark the driver's quote used, if it can be; otherwise say why not."""
+    quote: Quote | None = session.scalar(
+        update(Quote)
+        .where(
+            Quote.id == quote_id, Quote.driver_id == who.id, Quote.used_at.is_(None), Quote.expires_at > now
         )
-        if found is None:
-            raise SpotTaken(f"No free {vehicle_type} spot is left in zone {zone.code}.")
-        spot = found
-    spot.state, spot.state_source, spot.state_changed_at = SpotState.OCCUPIED, "session", now
-    return spot
+        .values(used_at=now)
+        .returning(Quote)
+    )
+    if quote is not None:
+        return quote
+    found = session.get(Quote, quote_id)
+    if found is None or found.driver_id != who.id:
+        raise QuoteNotFound(f"No quote {quote_id}.")
+    if found.used_at is not None:
+        raise QuoteUsed(f"Quote {quote_id} was used for a session already; ask for a new one.")
+    raise QuoteExpired(f"Quote {quote_id} expired at {found.expires_at.isoformat()}; ask for a new one.")
 
 
-def _insert(session: Session, psn: ParkingSession) -> None:
-    try:
-        with session.begin_nested():
-            session.add(psn)
-            session.flush()
-    except IntegrityError as error:
-        constraint = getattr(getattr(error.orig, "diag", None), "constraint_name", None)
-        if constraint == "uq_parking_session_open_plate":
-            raise PlateHasOpenSession(
-                f"{psn.plate} already has an open parking session; end it before starting another."
-            ) from None
-        if constraint == "uq_parking_session_open_spot":
-            raise SpotTaken("The spot was taken.") from None
-        raise
+def _claim_spot(session: Session, quote: Quote, now: datetime) -> Spot:
+    """Occupy the quoted spot, or any free spot of the zone, in one statement; SpotTaken if there is none.
+
+    Two drivers racing for the last spot both run this UPDATE: the second waits for the first's row lock
+    (or skips the row it holds) and then finds no free spot."""
+    taken = update(Spot).values(state=SpotState.OCCUPIED, state_source="session", state_changed_at=now)
+    if quote.spot_id is not None:
+        spot: Spot | None = session.scalar(
+            taken.where(Spot.id == quote.spot_id, Spot.state == SpotState.FREE).returning(Spot)
+        )
+        if spot is None:
+            named = session.get(Spot, quote.spot_id)
+            if named is not None and named.state == SpotState.OUT_OF_SERVICE:
+                raise SpotOutOfService(f"Spot {named.code} of {quote.zone_code} is out of service.")
+            raise SpotTaken(f"The spot of {quote.zone_code} you were quoted was taken.")
+        return spot
+    free = (
+        select(Spot.id)
+        .where(
+            Spot.zone_id == quote.zone_id,
+            Spot.vehicle_type == quote.vehicle_type,
+            Spot.state == SpotState.FREE,
+        )
+        .order_by(Spot.code)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    claimed: Spot | None = session.scalar(taken.where(Spot.id == free).returning(Spot))
+    if claimed is None:
+        raise SpotTaken(f"No free {quote.vehicle_type} spot is left in zone {quote.zone_code}.")
+    return claimed
+
+
+def _insert(session: Session, values: dict[str, Any]) -> ParkingSession:
+    """Insert the session unless the plate (or the spot) already has an open one."""
+    psn: ParkingSession | None = session.scalar(
+        insert(ParkingSession).values(**values).on_conflict_do_nothing().returning(ParkingSession)
+    )
+    if psn is not None:
+        return psn
+    if open_session_for_plate(session, values["plate"]) is not None:
+        raise PlateHasOpenSession(
+            f"{values['plate']} already has an open parking session; end it before starting another."
+        )
+    raise SpotTaken("The spot was taken.")
 
 
 def start_session(
@@ -112,69 +133,72 @@ def start_session(
     if who.kind != "user" or who.merchant_id is not None:
         raise RoleNotAllowed("Drivers start parking sessions.")
     plate = normalize_plate(plate)
-    quote = session.get(Quote, quote_id, with_for_update=True)
-    if quote is None or quote.driver_id != who.id:
-        raise QuoteNotFound(f"No quote {quote_id}.")
-    if quote.used_at is not None:
-        raise QuoteUsed(f"Quote {quote_id} was used for a session already; ask for a new one.")
-    if quote.expires_at <= now:
-        raise QuoteExpired(f"Quote {quote_id} expired at {quote.expires_at.isoformat()}; ask for a new one.")
-    zone = session.get(Zone, quote.zone_id)
-    assert zone is not None
-    spot = _claim_spot(session, zone, quote.vehicle_type, quote.spot_id, now)
-    minutes = quote.duration_minutes or zone.max_duration_minutes
-    psn = ParkingSession(
-        id=new_id("psn"),
-        driver_id=who.id,
-        merchant_id=zone.merchant_id,
-        zone_id=zone.id,
-        spot_id=spot.id,
-        quote_id=quote.id,
-        tariff_version_id=quote.tariff_version_id,
-        plate=plate,
-        vehicle_type=quote.vehicle_type,
-        status=SessionStatus.PENDING_PAYMENT,
-        provider=provider,
-        wallet_id=wallet_id,
-        payment_method=payment_method,
-        open_ended=quote.duration_minutes is None,
-        priced_from=quote.starts_at,
-        prepaid_minutes=minutes,
-        currency=quote.currency,
-        prepaid_amount=quote.amount,
-        overstay_minutes=0,
-        unpaid_amount=0,
-        updated_at=now,
+    quote = _use_quote(session, who, quote_id, now)
+    spot = _claim_spot(session, quote, now)
+    starts_now = provider in payments.HOLDING_PROVIDERS or quote.amount == 0
+    covered_until = now + timedelta(minutes=quote.minutes)
+    psn = _insert(
+        session,
+        {
+            "id": new_id("psn"),
+            "driver_id": who.id,
+            "merchant_id": quote.merchant_id,
+            "zone_id": quote.zone_id,
+            "zone_code": quote.zone_code,
+            "spot_id": spot.id,
+            "quote_id": quote.id,
+            "tariff_version_id": quote.tariff_version_id,
+            "plate": plate,
+            "vehicle_type": quote.vehicle_type,
+            "status": SessionStatus.ACTIVE if starts_now else SessionStatus.PENDING_PAYMENT,
+            "provider": provider,
+            "wallet_id": wallet_id,
+            "payment_method": payment_method,
+            "open_ended": quote.duration_minutes is None,
+            "priced_from": quote.starts_at,
+            "prepaid_minutes": quote.minutes,
+            "started_at": now if starts_now else None,
+            "covered_until": covered_until if starts_now else None,
+            "remind_at": _remind_at(quote, covered_until) if starts_now else None,
+            "currency": quote.currency,
+            "prepaid_amount": quote.amount,
+            "overstay_minutes": 0,
+            "unpaid_amount": 0,
+            "updated_at": now,
+            "created_at": now,
+        },
     )
-    _insert(session, psn)
-    quote.used_at = now
-    if quote.amount == 0:
-        activate(session, psn, now)
-        return psn
-    intent = payments.pay(session, who, psn, zone, amount=quote.amount, kind=PaymentKind.PREPAID)
-    if intent.status == "requires_capture":
-        activate(session, psn, now)
-    elif intent.status != "requires_action" or provider != "vietqr":
-        intents.cancel_intent(session, payments.operator(zone.merchant_id), intent.id, reason="abandoned")
-        raise PaymentNotAuthorized(
-            f"The payment is {intent.status}; a parking session needs a card that authorizes at once."
-        )
+    if quote.amount > 0:
+        intent = payments.pay(session, who, psn, amount=quote.amount, kind=PaymentKind.PREPAID)
+        if intent.status not in ("requires_capture", "requires_action") or (
+            intent.status == "requires_action" and provider != "vietqr"
+        ):
+            intents.cancel_intent(session, payments.operator(psn.merchant_id), intent.id, reason="abandoned")
+            raise PaymentNotAuthorized(
+                f"The payment is {intent.status}; a parking session needs a card that authorizes at once."
+            )
+    if starts_now:
+        timers.schedule_after_commit(session, psn)
     return psn
 
 
+def _remind_at(quote: Quote, covered_until: datetime) -> datetime | None:
+    if quote.duration_minutes is None:
+        return None  # an open-ended session has no end to remind of
+    return covered_until - timedelta(minutes=quote.reminder_minutes)
+
+
 def activate(session: Session, psn: ParkingSession, now: datetime) -> None:
-    """The session's prepayment is held or paid: it runs from now, and its timers are set."""
+    """The session's prepayment arrived (a transfer): it runs from now, and its timers are set."""
+    quote = session.get(Quote, psn.quote_id)
+    assert quote is not None
     psn.status = SessionStatus.ACTIVE
     psn.started_at = now
     psn.covered_until = now + timedelta(minutes=psn.prepaid_minutes)
+    psn.remind_at = _remind_at(quote, psn.covered_until)
     psn.updated_at = now
     session.flush()
-    schedule_timers(session, psn)
-
-
-def schedule_timers(session: Session, psn: ParkingSession) -> None:
-    """Queue (after commit) the scheduling of the session's reminder and expiry."""
-    enqueue_after_commit(session, "parking.schedule_timers", session_id=psn.id)
+    timers.schedule_after_commit(session, psn)
 
 
 def get_session(
@@ -212,7 +236,10 @@ def extend_session(
     if psn.status != SessionStatus.ACTIVE or psn.covered_until is None or psn.covered_until <= now:
         state = psn.status if psn.status != SessionStatus.ACTIVE else SessionStatus.EXPIRED
         raise SessionNotExtendable(f"The session is {state}; only an active session can be extended.")
-    if any(not p.applied and i.status == "requires_action" for p, i in payments.payments_of(session, psn)):
+    if any(
+        i.status == "requires_action" and payments.kind_of(i) == PaymentKind.EXTENSION
+        for i in payments.payments_of(session, psn)
+    ):
         raise SessionNotExtendable("An extension is waiting for its transfer; pay it first.")
     zone = session.get(Zone, psn.zone_id)
     version = session.get(TariffVersion, psn.tariff_version_id)
@@ -230,7 +257,7 @@ def extend_session(
     )
     if difference > 0:
         intent = payments.pay(
-            session, who, psn, zone, amount=difference, kind=PaymentKind.EXTENSION, minutes=minutes
+            session, who, psn, amount=difference, kind=PaymentKind.EXTENSION, minutes=minutes
         )
         if intent.status == "requires_action":
             return psn  # applied when the bank reports the transfer
@@ -244,11 +271,13 @@ def apply_extension(session: Session, psn: ParkingSession, minutes: int, amount:
     psn.prepaid_minutes += minutes
     psn.prepaid_amount += amount
     psn.covered_until += timedelta(minutes=minutes)
+    if psn.remind_at is not None:
+        psn.remind_at += timedelta(minutes=minutes)
     if psn.status == SessionStatus.EXPIRED and psn.covered_until > now:
         psn.status = SessionStatus.ACTIVE
     psn.updated_at = now
     session.flush()
-    schedule_timers(session, psn)
+    timers.schedule_after_commit(session, psn)
 
 
 def charge_for(
@@ -277,10 +306,10 @@ def end_session(
     zone = session.get(Zone, psn.zone_id)
     assert zone is not None
     if psn.status == SessionStatus.PENDING_PAYMENT:
-        for _, intent in payments.payments_of(session, psn):
+        for intent in payments.payments_of(session, psn):
             if intent.status in intents.CANCELABLE:
                 intents.cancel_intent(
-                    session, payments.operator(zone.merchant_id), intent.id, reason="abandoned"
+                    session, payments.operator(psn.merchant_id), intent.id, reason="abandoned"
                 )
         cancel(session, psn, now)
         return psn
@@ -289,7 +318,7 @@ def end_session(
     version = session.get(TariffVersion, psn.tariff_version_id)
     assert version is not None
     charge, _, overstay = charge_for(psn, zone, version, now)
-    psn.unpaid_amount = payments.settle(session, psn, zone, charge)
+    psn.unpaid_amount = payments.settle(session, psn, charge)
     psn.charged_amount, psn.overstay_minutes = charge, overstay
     psn.status, psn.ended_at, psn.ended_by, psn.updated_at = SessionStatus.ENDED, now, who.id, now
     _free_spot(session, psn, now)
@@ -318,12 +347,12 @@ class Receipt:
     zone: Zone
     spot: Spot
     version: TariffVersion
-    payments: list[tuple[SessionPayment, PaymentIntent]]
+    payments: list[PaymentIntent]
 
     @property
     def paid_amount(self) -> int:
         """What the driver's payments took, less refunds."""
-        return sum(i.amount_received - i.amount_refunded for _, i in self.payments)
+        return sum(i.amount_received - i.amount_refunded for i in self.payments)
 
 
 def receipt(session: Session, who: Principal, session_id: str) -> Receipt:

@@ -1,4 +1,4 @@
-"""A session's reminder before it expires, and its expiry: scheduled in RQ, swept in case Redis lost them.
+"""A session's reminder before it expires, and its expiry: scheduled in RQ, swept in case RQ lost them.
 
 Each is idempotent: a reminder is a notification with a dedupe key naming the session and the time it
 covers, so an extended session gets a new one and a repeated job sends nothing twice; expiry only turns
@@ -6,21 +6,80 @@ an active session whose paid time is over into `expired` (overstaying). Both loc
 extension racing the expiry is either applied first (and the expiry does nothing) or refused.
 """
 
-from datetime import UTC, datetime, timedelta
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
 
-from sqlalchemy import select
+import redis
+from rq import Queue
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
+from hanoipay.jobs import get_queue, run_job
 from hanoipay.notifications import notify
 from parking.models import ParkingSession, SessionStatus, Zone
 from parking.tariffs import LOCAL
 
+log = logging.getLogger(__name__)
+_PENDING = "parking.timers"
 
-def reminder_due_at(psn: ParkingSession, zone: Zone) -> datetime | None:
-    """When the driver should be reminded, or None for a session with no end."""
-    if psn.covered_until is None or psn.open_ended:
-        return None
-    return psn.covered_until - timedelta(minutes=zone.reminder_minutes)
+
+@dataclass(frozen=True)
+class _Timers:
+    session_id: str
+    remind_at: datetime
+    expire_at: datetime
+
+
+def schedule_after_commit(session: Session, psn: ParkingSession) -> None:
+    """Put the session's reminder and expiry on RQ's schedule once this transaction commits.
+
+    No outbox row: nothing here moves money, and if Redis misses it the sweep (`parking.sweep_timers`,
+    every minute) sends the reminder and expires the session all the same.
+    """
+    if psn.remind_at is None or psn.covered_until is None:
+        return  # an open-ended session runs until it is ended
+    session.info.setdefault(_PENDING, []).append(_Timers(psn.id, psn.remind_at, psn.covered_until))
+
+
+@event.listens_for(Session, "after_commit")
+def _schedule(session: Session) -> None:
+    pending: list[_Timers] = session.info.pop(_PENDING, [])
+    if not pending:
+        return
+    try:
+        queue = get_queue()
+        for timers in pending:
+            stamp = int(timers.expire_at.timestamp())
+            _at(
+                queue,
+                timers.remind_at,
+                "parking.send_reminder",
+                f"parking-remind-{timers.session_id}-{stamp}",
+                timers.session_id,
+            )
+            _at(
+                queue,
+                timers.expire_at,
+                "parking.expire_session",
+                f"parking-expire-{timers.session_id}-{stamp}",
+                timers.session_id,
+            )
+    except (redis.RedisError, OSError) as error:
+        log.warning("parking timers not scheduled (the sweep will catch them): %s", error)
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget(session: Session) -> None:
+    session.info.pop(_PENDING, None)
+
+
+def _at(queue: Queue, when: datetime, name: str, job_id: str, session_id: str) -> None:
+    """Run the named job at `when` (RQ's scheduler), or now if that time has passed."""
+    if when <= datetime.now(UTC):
+        queue.enqueue_call(run_job, args=(name,), kwargs={"session_id": session_id}, job_id=job_id)
+    else:
+        queue.enqueue_at(when, run_job, name, job_id=job_id, session_id=session_id)
 
 
 def send_reminder(session: Session, session_id: str, *, now: datetime | None = None) -> bool:
@@ -30,7 +89,7 @@ def send_reminder(session: Session, session_id: str, *, now: datetime | None = N
     zone = session.get(Zone, psn.zone_id) if psn is not None else None
     if psn is None or zone is None or psn.status != SessionStatus.ACTIVE:
         return False
-    due = reminder_due_at(psn, zone)
+    due = psn.remind_at
     if due is None or psn.covered_until is None or not due <= now < psn.covered_until:
         return False
     until = psn.covered_until.astimezone(LOCAL).strftime("%H:%M")
@@ -75,17 +134,12 @@ def expire(session: Session, session_id: str, *, now: datetime | None = None) ->
 
 
 def due_sessions(session: Session, *, now: datetime, limit: int = 500) -> tuple[list[str], list[str]]:
-    """(sessions whose reminder is due, sessions whose paid time is over), for the sweeps."""
-    active = (
-        select(ParkingSession.id)
-        .join(Zone, Zone.id == ParkingSession.zone_id)
-        .where(ParkingSession.status == SessionStatus.ACTIVE, ParkingSession.open_ended.is_(False))
+    """(sessions whose reminder is due, sessions whose paid time is over), for the sweep."""
+    active = select(ParkingSession.id).where(
+        ParkingSession.status == SessionStatus.ACTIVE, ParkingSession.open_ended.is_(False)
     )
     remind = session.scalars(
-        active.where(
-            ParkingSession.covered_until > now,
-            ParkingSession.covered_until - Zone.reminder_minutes * timedelta(minutes=1) <= now,
-        ).limit(limit)
+        active.where(ParkingSession.covered_until > now, ParkingSession.remind_at <= now).limit(limit)
     ).all()
     expired = session.scalars(active.where(ParkingSession.covered_until <= now).limit(limit)).all()
     return list(remind), list(expired)
