@@ -283,3 +283,35 @@ class TestRefusals:
         assert (answer.status_code, answer.json()["code"]) == (409, "spot_out_of_service")
         assert driver.quote("Z-ONE", spot_id=spot).json()["code"] == "spot_out_of_service"
         assert driver.wallet_balance()["held"] == 0
+
+
+class TestEndAndExtendRaces:
+    def test_two_ends_at_once_charge_once_and_a_retry_replays(self, api, operator):
+        driver = Driver(api)
+        started = driver.park(minutes=120)
+        path = f"/v1/parking/sessions/{started['id']}/end"
+        with ThreadPoolExecutor(2) as pool:
+            answers = list(pool.map(lambda key: driver.post(path, key=key), ["end-a", "end-b"]))
+        assert sorted(a.status_code for a in answers) == [200, 409]
+        assert next(a for a in answers if a.status_code == 409).json()["code"] == "session_not_endable"
+        retry = driver.post(
+            path,
+            key=next(k for k, a in zip(["end-a", "end-b"], answers, strict=True) if a.status_code == 200),
+        )
+        assert retry.headers["idempotent-replayed"] == "true"
+        assert retry.json()["status"] == "ended"
+        assert intents_of(started["id"]) == [("succeeded", 20_000, 10_000)]
+        assert driver.wallet_balance()["posted"] == 490_000
+        assert ledger_ok()
+
+    def test_two_extensions_at_once_are_applied_one_after_the_other_within_the_maximum(self, api, operator):
+        driver = Driver(api)
+        started = driver.park(minutes=60)
+        path = f"/v1/parking/sessions/{started['id']}/extend"
+        with ThreadPoolExecutor(2) as pool:
+            answers = list(pool.map(lambda key: driver.post(path, {"minutes": 100}, key=key), ["x-1", "x-2"]))
+        assert sorted(a.status_code for a in answers) == [200, 422]  # 60 + 100 + 100 > 240
+        assert next(a for a in answers if a.status_code == 422).json()["code"] == "duration_out_of_range"
+        session = driver.get(f"/v1/parking/sessions/{started['id']}").json()
+        assert (session["prepaid_minutes"], session["prepaid_amount"]) == (160, 30_000)
+        assert driver.wallet_balance()["held"] == 30_000
