@@ -66,14 +66,15 @@ def load(
                     session, _CLI, kind="parking_operator", currency="VND", **data.operator.model_dump()
                 )
                 merchant_id = merchant.id
-                console.print(f"created operator {merchant.id} {merchant.name}")
             assert merchant_id is not None
             summary = catalog.load_data(session, _CLI, data, merchant_id)
     except HanoiPayError as error:
         raise _refuse(error) from None
     finally:
         runtime.stop()
+    created = " (created from the file's operator section)" if create_operator else ""
     console.print(
-        f"loaded for {merchant_id}: {summary.tariffs} tariffs ({summary.versions_added} new versions), "
-        f"{summary.zones} zones, {summary.spots_added} new spots"
+        f"loaded for {merchant_id}{created}: {summary.tariffs} tariffs ({summary.versions_added} new versions), "
+        f"{summary.zones} zones, {summary.spots_added} new spots",
+        soft_wrap=True,
     )
