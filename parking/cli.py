@@ -74,7 +74,7 @@ def load(
         runtime.stop()
     created = " (created from the file's operator section)" if create_operator else ""
     console.print(
-        f"loaded for {merchant_id}{created}: {summary.tariffs} tariffs ({summary.versions_added} new versions), "
-        f"{summary.zones} zones, {summary.spots_added} new spots",
+        f"loaded for {merchant_id}{created}: {summary.tariffs} tariffs "
+        f"({summary.versions_added} new versions), {summary.zones} zones, {summary.spots_added} new spots",
         soft_wrap=True,
     )
