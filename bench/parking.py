@@ -78,8 +78,8 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * p / 100))]
 
 
-def generate(dsn: str, zones: int, spots_per_zone: int, rng: random.Random) -> str:
-    """An operator with `zones` zones of `spots_per_zone` car spots each, 60 % occupied; its merchant id."""
+def generate(dsn: str, zones: int, spots_per_zone: int, rng: random.Random) -> None:
+    """An operator with `zones` zones of `spots_per_zone` car spots each, 60 % occupied."""
     with job_session() as session:
         merchant = create_merchant(
             session,
@@ -132,7 +132,6 @@ def generate(dsn: str, zones: int, spots_per_zone: int, rng: random.Random) -> s
                     copy.write(rows.getvalue())
     with psycopg.connect(dsn, autocommit=True) as conn:  # as autovacuum would: statistics, visibility map
         conn.execute("VACUUM (ANALYZE) parking_zone, parking_spot, parking_zone_tariff")
-    return merchant_id
 
 
 def points(n: int, rng: random.Random) -> list[tuple[float, float]]:
@@ -261,9 +260,18 @@ def http_search(
     return searched, healthz
 
 
-def start_rate(merchant_id: str, zones: int, starts: int, threads: int) -> float:
-    """Session starts per second: quote presented, spot claimed, session written, wallet hold placed."""
+ROUNDS = 4
+
+
+def start_and_payment_rates(starts: int, threads: int) -> tuple[float, float]:
+    """(session starts/s, wallet payments/s), measured in alternating rounds so both see the same machine.
+
+    A start presents a quote made beforehand, claims a spot, writes the session and places the wallet
+    hold; a payment is a confirmed wallet payment through `payments.intents` (the core's own figure).
+    """
     drivers = make_payers(threads, funds=10**10)
+    merchants = make_merchants(50)
+    payers = make_payers(threads, funds=PRICE * starts * 2)
     per_thread = starts // threads
     with job_session() as session:
         codes = [c for (c,) in session.execute(catalog.select(catalog.Zone.code).order_by(catalog.Zone.code))]
@@ -293,14 +301,6 @@ def start_rate(merchant_id: str, zones: int, starts: int, threads: int) -> float
                 wallet_id=wallet_id,
             )
 
-    return run_threads(threads, per_thread * threads, start_one)
-
-
-def payment_rate(payments: int, threads: int) -> float:
-    """Confirmed wallet payments per second through the core, the baseline for session starts."""
-    merchants = make_merchants(50)
-    payers = make_payers(threads, funds=PRICE * payments * 2)
-
     def pay(t: int, i: int) -> None:
         who, wallet_id, _ = payers[t]
         with job_session() as session:
@@ -316,7 +316,17 @@ def payment_rate(payments: int, threads: int) -> float:
                 confirm=True,
             )
 
-    return run_threads(threads, payments, pay)
+    chunk = per_thread // ROUNDS
+    timed = {"start": 0.0, "pay": 0.0}
+    for r in range(ROUNDS):
+        offset = r * chunk
+        order = (("start", start_one), ("pay", pay)) if r % 2 == 0 else (("pay", pay), ("start", start_one))
+        for name, work in order:
+            t0 = time.perf_counter()
+            run_threads(threads, chunk * threads, lambda t, i, work=work, offset=offset: work(t, offset + i))
+            timed[name] += time.perf_counter() - t0
+    done = chunk * threads * ROUNDS
+    return done / timed["start"], done / timed["pay"]
 
 
 def main() -> None:
@@ -341,7 +351,7 @@ def main() -> None:
     dsn = servers.database_url.replace("postgresql+psycopg://", "postgresql://")
     try:
         t0 = time.perf_counter()
-        merchant_id = generate(dsn, args.zones, args.spots_per_zone, rng)
+        generate(dsn, args.zones, args.spots_per_zone, rng)
         print(
             f"generated {args.zones} zones, {args.zones * args.spots_per_zone} spots"
             f" in {time.perf_counter() - t0:.1f}s"
@@ -376,9 +386,11 @@ def main() -> None:
             f"  baseline, GET /healthz   {healthz['rate']:6.0f}/s   p50 {healthz['p50']:6.2f} ms"
             f"   p95 {healthz['p95']:6.2f} ms"
         )
-        starts = start_rate(merchant_id, args.zones, args.starts, args.threads)
-        payments = payment_rate(args.starts, args.threads)
-        print(f"\nSession starts with a wallet hold, {args.starts}, {args.threads} threads")
+        starts, payments = start_and_payment_rates(args.starts, args.threads)
+        print(
+            f"\nSession starts with a wallet hold, {args.starts}, {args.threads} threads,"
+            f" {ROUNDS} rounds alternating with the baseline"
+        )
         print(f"  session starts           {starts:6.0f}/s")
         print(f"  baseline, wallet payments {payments:5.0f}/s   ratio {starts / payments:.2f}")
         with job_session() as session:

@@ -3,13 +3,12 @@
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
-from sqlalchemy import select, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from hanoipay.auth.service import Principal, Role, RoleNotAllowed
+from hanoipay.errors import HanoiPayError
 from hanoipay.ids import new_id
 from hanoipay.pagination import Page, paginate
 from parking.exceptions import (
@@ -48,72 +47,69 @@ def _now(now: datetime | None) -> datetime:
     return now or datetime.now(UTC)
 
 
-def _use_quote(session: Session, who: Principal, quote_id: str, now: datetime) -> Quote:
-    """Mark the driver's quote used, if it can be; otherwise say why not."""
-    quote: Quote | None = session.scalar(
-        update(Quote)
-        .where(
-            Quote.id == quote_id, Quote.driver_id == who.id, Quote.used_at.is_(None), Quote.expires_at > now
-        )
-        .values(used_at=now)
-        .returning(Quote)
+# One statement takes the quote, claims a spot and writes the session, so a start costs one round trip
+# before the payment: the quote is marked used if it is the driver's, unused and current; the quoted spot
+# (or the zone's first free spot of the type, skipping rows another start holds) is occupied; the session
+# is inserted unless the plate or the spot has an open one. If any part finds nothing, nothing is
+# inserted and the caller's transaction is rolled back by the refusal `_why_not` raises.
+_START = text(
+    """
+    WITH quote AS (
+        UPDATE parking_quote SET used_at = :now
+        WHERE id = :quote_id AND driver_id = :driver_id AND used_at IS NULL AND expires_at > :now
+        RETURNING *
+    ), spot AS (
+        UPDATE parking_spot SET state = 'occupied', state_source = 'session', state_changed_at = :now
+        WHERE id = (
+            SELECT s.id FROM parking_spot s, quote q
+            WHERE s.state = 'free' AND (
+                s.id = q.spot_id
+                OR (q.spot_id IS NULL AND s.zone_id = q.zone_id AND s.vehicle_type = q.vehicle_type))
+            ORDER BY s.code LIMIT 1 FOR UPDATE OF s SKIP LOCKED)
+        RETURNING id
+    ), terms AS (
+        SELECT q.*, s.id AS claimed_spot, (:holds OR q.amount = 0) AS starts_now
+        FROM quote q, spot s
     )
-    if quote is not None:
-        return quote
-    found = session.get(Quote, quote_id)
-    if found is None or found.driver_id != who.id:
-        raise QuoteNotFound(f"No quote {quote_id}.")
-    if found.used_at is not None:
-        raise QuoteUsed(f"Quote {quote_id} was used for a session already; ask for a new one.")
-    raise QuoteExpired(f"Quote {quote_id} expired at {found.expires_at.isoformat()}; ask for a new one.")
+    INSERT INTO parking_session (
+        id, driver_id, merchant_id, zone_id, zone_code, spot_id, quote_id, tariff_version_id, plate,
+        vehicle_type, status, provider, wallet_id, payment_method, open_ended, priced_from, prepaid_minutes,
+        started_at, covered_until, remind_at, currency, prepaid_amount, overstay_minutes, unpaid_amount,
+        updated_at, created_at)
+    SELECT :id, t.driver_id, t.merchant_id, t.zone_id, t.zone_code, t.claimed_spot, t.id, t.tariff_version_id,
+        :plate, t.vehicle_type, CASE WHEN t.starts_now THEN 'active' ELSE 'pending_payment' END, :provider,
+        :wallet_id, :payment_method, t.duration_minutes IS NULL, t.starts_at, t.minutes,
+        CASE WHEN t.starts_now THEN CAST(:now AS timestamptz) END,
+        CASE WHEN t.starts_now THEN :now + make_interval(mins => t.minutes) END,
+        CASE WHEN t.starts_now AND t.duration_minutes IS NOT NULL
+             THEN :now + make_interval(mins => t.minutes - t.reminder_minutes) END,
+        t.currency, t.amount, 0, 0, :now, :now
+    FROM terms t
+    ON CONFLICT DO NOTHING
+    RETURNING *
+    """
+)
 
 
-def _claim_spot(session: Session, quote: Quote, now: datetime) -> Spot:
-    """Occupy the quoted spot, or any free spot of the zone, in one statement; SpotTaken if there is none.
-
-    Two drivers racing for the last spot both run this UPDATE: the second waits for the first's row lock
-    (or skips the row it holds) and then finds no free spot."""
-    taken = update(Spot).values(state=SpotState.OCCUPIED, state_source="session", state_changed_at=now)
-    if quote.spot_id is not None:
-        spot: Spot | None = session.scalar(
-            taken.where(Spot.id == quote.spot_id, Spot.state == SpotState.FREE).returning(Spot)
+def _why_not(session: Session, who: Principal, quote_id: str, plate: str, now: datetime) -> HanoiPayError:
+    """Why the start statement inserted nothing: the quote, the plate, or the spot."""
+    quote = session.get(Quote, quote_id, populate_existing=True)
+    if quote is None or quote.driver_id != who.id:
+        return QuoteNotFound(f"No quote {quote_id}.")
+    if quote.used_at is not None and quote.used_at != now:
+        return QuoteUsed(f"Quote {quote_id} was used for a session already; ask for a new one.")
+    if quote.used_at is None:
+        return QuoteExpired(f"Quote {quote_id} expired at {quote.expires_at.isoformat()}; ask for a new one.")
+    if open_session_for_plate(session, plate) is not None:
+        return PlateHasOpenSession(
+            f"{plate} already has an open parking session; end it before starting another."
         )
-        if spot is None:
-            named = session.get(Spot, quote.spot_id)
-            if named is not None and named.state == SpotState.OUT_OF_SERVICE:
-                raise SpotOutOfService(f"Spot {named.code} of {quote.zone_code} is out of service.")
-            raise SpotTaken(f"The spot of {quote.zone_code} you were quoted was taken.")
-        return spot
-    free = (
-        select(Spot.id)
-        .where(
-            Spot.zone_id == quote.zone_id,
-            Spot.vehicle_type == quote.vehicle_type,
-            Spot.state == SpotState.FREE,
-        )
-        .order_by(Spot.code)
-        .limit(1)
-        .with_for_update(skip_locked=True)
-        .scalar_subquery()
-    )
-    claimed: Spot | None = session.scalar(taken.where(Spot.id == free).returning(Spot))
-    if claimed is None:
-        raise SpotTaken(f"No free {quote.vehicle_type} spot is left in zone {quote.zone_code}.")
-    return claimed
-
-
-def _insert(session: Session, values: dict[str, Any]) -> ParkingSession:
-    """Insert the session unless the plate (or the spot) already has an open one."""
-    psn: ParkingSession | None = session.scalar(
-        insert(ParkingSession).values(**values).on_conflict_do_nothing().returning(ParkingSession)
-    )
-    if psn is not None:
-        return psn
-    if open_session_for_plate(session, values["plate"]) is not None:
-        raise PlateHasOpenSession(
-            f"{values['plate']} already has an open parking session; end it before starting another."
-        )
-    raise SpotTaken("The spot was taken.")
+    named = session.get(Spot, quote.spot_id, populate_existing=True) if quote.spot_id else None
+    if named is not None and named.state == SpotState.OUT_OF_SERVICE:
+        return SpotOutOfService(f"Spot {named.code} of {quote.zone_code} is out of service.")
+    if named is not None:
+        return SpotTaken(f"The spot of {quote.zone_code} you were quoted was taken.")
+    return SpotTaken(f"No free {quote.vehicle_type} spot is left in zone {quote.zone_code}.")
 
 
 def start_session(
@@ -133,43 +129,24 @@ def start_session(
     if who.kind != "user" or who.merchant_id is not None:
         raise RoleNotAllowed("Drivers start parking sessions.")
     plate = normalize_plate(plate)
-    quote = _use_quote(session, who, quote_id, now)
-    spot = _claim_spot(session, quote, now)
-    starts_now = provider in payments.HOLDING_PROVIDERS or quote.amount == 0
-    covered_until = now + timedelta(minutes=quote.minutes)
-    psn = _insert(
-        session,
-        {
-            "id": new_id("psn"),
-            "driver_id": who.id,
-            "merchant_id": quote.merchant_id,
-            "zone_id": quote.zone_id,
-            "zone_code": quote.zone_code,
-            "spot_id": spot.id,
-            "quote_id": quote.id,
-            "tariff_version_id": quote.tariff_version_id,
-            "plate": plate,
-            "vehicle_type": quote.vehicle_type,
-            "status": SessionStatus.ACTIVE if starts_now else SessionStatus.PENDING_PAYMENT,
-            "provider": provider,
-            "wallet_id": wallet_id,
-            "payment_method": payment_method,
-            "open_ended": quote.duration_minutes is None,
-            "priced_from": quote.starts_at,
-            "prepaid_minutes": quote.minutes,
-            "started_at": now if starts_now else None,
-            "covered_until": covered_until if starts_now else None,
-            "remind_at": _remind_at(quote, covered_until) if starts_now else None,
-            "currency": quote.currency,
-            "prepaid_amount": quote.amount,
-            "overstay_minutes": 0,
-            "unpaid_amount": 0,
-            "updated_at": now,
-            "created_at": now,
-        },
-    )
-    if quote.amount > 0:
-        intent = payments.pay(session, who, psn, amount=quote.amount, kind=PaymentKind.PREPAID)
+    params = {
+        "id": new_id("psn"),
+        "quote_id": quote_id,
+        "driver_id": who.id,
+        "plate": plate,
+        "provider": provider,
+        "wallet_id": wallet_id,
+        "payment_method": payment_method,
+        "holds": provider in payments.HOLDING_PROVIDERS,
+        "now": now,
+    }
+    psn: ParkingSession | None = session.scalars(
+        select(ParkingSession).from_statement(_START), params
+    ).first()
+    if psn is None:
+        raise _why_not(session, who, quote_id, plate, now)
+    if psn.prepaid_amount > 0:
+        intent = payments.pay(session, who, psn, amount=psn.prepaid_amount, kind=PaymentKind.PREPAID)
         if intent.status not in ("requires_capture", "requires_action") or (
             intent.status == "requires_action" and provider != "vietqr"
         ):
@@ -177,7 +154,7 @@ def start_session(
             raise PaymentNotAuthorized(
                 f"The payment is {intent.status}; a parking session needs a card that authorizes at once."
             )
-    if starts_now:
+    if psn.status == SessionStatus.ACTIVE:
         timers.schedule_after_commit(session, psn)
     return psn
 

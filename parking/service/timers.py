@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import redis
+from redis.client import Pipeline
 from rq import Queue
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session
@@ -49,22 +50,22 @@ def _schedule(session: Session) -> None:
         return
     try:
         queue = get_queue()
-        for timers in pending:
-            stamp = int(timers.expire_at.timestamp())
-            _at(
-                queue,
-                timers.remind_at,
-                "parking.send_reminder",
-                f"parking-remind-{timers.session_id}-{stamp}",
-                timers.session_id,
-            )
-            _at(
-                queue,
-                timers.expire_at,
-                "parking.expire_session",
-                f"parking-expire-{timers.session_id}-{stamp}",
-                timers.session_id,
-            )
+        with queue.connection.pipeline() as pipe:  # one round trip to Redis for every timer of the commit
+            for timers in pending:
+                stamp = int(timers.expire_at.timestamp())
+                for when, name, kind in (
+                    (timers.remind_at, "parking.send_reminder", "remind"),
+                    (timers.expire_at, "parking.expire_session", "expire"),
+                ):
+                    _at(
+                        queue,
+                        pipe,
+                        when,
+                        name,
+                        f"parking-{kind}-{timers.session_id}-{stamp}",
+                        timers.session_id,
+                    )
+            pipe.execute()
     except (redis.RedisError, OSError) as error:
         log.warning("parking timers not scheduled (the sweep will catch them): %s", error)
 
@@ -74,12 +75,13 @@ def _forget(session: Session) -> None:
     session.info.pop(_PENDING, None)
 
 
-def _at(queue: Queue, when: datetime, name: str, job_id: str, session_id: str) -> None:
+def _at(queue: Queue, pipe: Pipeline, when: datetime, name: str, job_id: str, session_id: str) -> None:
     """Run the named job at `when` (RQ's scheduler), or now if that time has passed."""
+    job = queue.create_job(run_job, args=(name,), kwargs={"session_id": session_id}, job_id=job_id)
     if when <= datetime.now(UTC):
-        queue.enqueue_call(run_job, args=(name,), kwargs={"session_id": session_id}, job_id=job_id)
+        queue.enqueue_job(job, pipeline=pipe)
     else:
-        queue.enqueue_at(when, run_job, name, job_id=job_id, session_id=session_id)
+        queue.schedule_job(job, when, pipeline=pipe)
 
 
 def send_reminder(session: Session, session_id: str, *, now: datetime | None = None) -> bool:
