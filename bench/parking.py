@@ -37,6 +37,7 @@ from bench.payments import ADMIN, PRICE, make_merchants, make_payers, run_thread
 from hanoipay.auth.service import create_user, issue_token
 from hanoipay.db import job_session
 from hanoipay.ids import new_id
+from hanoipay.jobs import flush_relay_marks
 from hanoipay.settings import get_settings
 from parking import loader
 from parking.geo import EARTH_RADIUS_M, bounding_box
@@ -399,6 +400,7 @@ def main() -> None:
             f"\nmachine: {os.cpu_count()} cores; database: {'embedded' if servers.postgres else 'configured'}"
         )
     finally:
+        flush_relay_marks()
         servers.stop()
 
 

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, Valida
 
 from parking.exceptions import InvalidTariffFile
 from parking.models import UnusedTimeRule, VehicleType
+from parking.schemas import storable
 from parking.tariffs import TariffRules, band_problems
 
 Path = tuple[str | int, ...]
@@ -212,6 +213,9 @@ def _invalid(problems: list[Problem]) -> InvalidTariffFile:
 def check(text: str) -> ParkingData:
     """The parsed, fully checked data of a parking file, or InvalidTariffFile naming each fault and line."""
     raw, lines = parse(text)
+    unstorable = [Problem(render_path(p), lines.line(p), m) for p, m in _unstorable(raw, ())]
+    if unstorable:
+        raise _invalid(unstorable)
     try:
         data = ParkingData.model_validate(raw)
     except ValidationError as error:
@@ -227,6 +231,21 @@ def check(text: str) -> ParkingData:
     if problems:
         raise _invalid(problems)
     return data
+
+
+def _unstorable(value: Any, path: Path) -> list[tuple[Path, str]]:
+    """Every string PostgreSQL could not store (a NUL, an unpaired surrogate), by path."""
+    if isinstance(value, str):
+        try:
+            storable(value)
+        except ValueError as error:
+            return [(path, str(error))]
+        return []
+    if isinstance(value, dict):
+        return [p for key, item in value.items() for p in _unstorable(item, (*path, key))]
+    if isinstance(value, list):
+        return [p for i, item in enumerate(value) for p in _unstorable(item, (*path, i))]
+    return []
 
 
 def _semantic_problems(data: ParkingData, lines: _Lines) -> list[Problem]:

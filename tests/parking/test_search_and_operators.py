@@ -337,3 +337,32 @@ class TestReports:
             headers=auth(attendant),
         )
         assert too_long.json()["code"] == "invalid_search"
+
+
+class TestUnstorableText:
+    def test_nul_and_unpaired_surrogates_are_refused_before_they_reach_postgresql(
+        self, api, operator, attendant
+    ):
+        violation = {"plate": "51G-888.88", "zone_code": "Z-MAIN", "kind": "other", "photo_ref": "p/1.jpg"}
+        for field, value in (
+            ("note", "a\u0000b"),
+            ("photo_ref", "p/\ud800.jpg"),
+            ("plate", "30A-123.4\udc00"),
+        ):
+            answer = api.post(  # json.dumps escapes a surrogate as \\udXXX, as a client would send it
+                "/v1/parking/violations",
+                content=json.dumps(violation | {field: value}),
+                headers=auth(attendant) | {"content-type": "application/json"},
+            )
+            assert (answer.status_code, answer.json()["code"]) == (422, "validation_error"), field
+        driver = Driver(api)
+        assert driver.get("/v1/parking/search", street="Tr\u0000").json()["code"] == "validation_error"
+        document = json.dumps({"tariffs": [], "zones": [], "operator": {"name": "x\ud800"}})
+        refused = api.post(
+            "/v1/parking/data",
+            content=document,
+            headers=auth(attendant) | {"content-type": "application/json"},
+        )
+        assert refused.json()["code"] == "invalid_parking_data"
+        assert refused.json()["problems"][0]["path"] == "operator.name"
+        assert api.get("/v1/parking/violations", headers=auth(attendant)).json()["data"] == []
