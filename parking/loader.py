@@ -16,9 +16,9 @@ from typing import Annotated, Any, Literal, Self
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError, model_validator
 
+from hanoipay.validation import is_storable
 from parking.exceptions import InvalidTariffFile
 from parking.models import UnusedTimeRule, VehicleType
-from parking.schemas import storable
 from parking.tariffs import TariffRules, band_problems
 
 Path = tuple[str | int, ...]
@@ -236,11 +236,7 @@ def check(text: str) -> ParkingData:
 def _unstorable(value: Any, path: Path) -> list[tuple[Path, str]]:
     """Every string PostgreSQL could not store (a NUL, an unpaired surrogate), by path."""
     if isinstance(value, str):
-        try:
-            storable(value)
-        except ValueError as error:
-            return [(path, str(error))]
-        return []
+        return [] if is_storable(value) else [(path, "holds a NUL or an unpaired surrogate character")]
     if isinstance(value, dict):
         return [p for key, item in value.items() for p in _unstorable(item, (*path, key))]
     if isinstance(value, list):

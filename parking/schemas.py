@@ -1,21 +1,11 @@
 """Request and response models of the parking API."""
 
 from datetime import date, datetime
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StrictInt
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt
 
 from parking.models import SpotState, VehicleType
-
-
-def storable(value: str) -> str:
-    """Refuse text PostgreSQL cannot store: a NUL, or half of a UTF-16 surrogate pair."""
-    if "\x00" in value or any("\ud800" <= c <= "\udfff" for c in value):
-        raise ValueError("must not contain NUL or unpaired surrogate characters")
-    return value
-
-
-Text = Annotated[str, AfterValidator(storable)]
 
 ZoneCode = Field(pattern=r"^[A-Z0-9][A-Z0-9\-_]{0,31}$", description="A zone's code, e.g. HK-LTK-01")
 PlateText = Field(min_length=1, max_length=20, description="A Vietnamese plate, e.g. 30A-123.45")
@@ -67,12 +57,12 @@ class SearchOut(BaseModel):
 
 
 class QuoteCreate(Strict):
-    zone_code: Text = ZoneCode
+    zone_code: str = ZoneCode
     vehicle_type: VehicleType
     duration_minutes: StrictInt | None = Field(
         default=None, ge=1, le=24 * 60, description="Prepaid minutes; leave out for an open-ended stay"
     )
-    spot_id: Text | None = Field(default=None, max_length=40)
+    spot_id: str | None = Field(default=None, max_length=40)
 
 
 class QuoteOut(Out):
@@ -91,11 +81,11 @@ class QuoteOut(Out):
 
 
 class SessionCreate(Strict):
-    quote_id: Text = IdText
-    plate: Text = PlateText
+    quote_id: str = IdText
+    plate: str = PlateText
     provider: Literal["wallet", "stripe", "vietqr"]
-    wallet_id: Text | None = Field(default=None, max_length=40)
-    payment_method: Text | None = Field(default=None, max_length=100, description="A card, pm_... (stripe)")
+    wallet_id: str | None = Field(default=None, max_length=40)
+    payment_method: str | None = Field(default=None, max_length=100, description="A card, pm_... (stripe)")
 
 
 class SessionExtend(Strict):
@@ -227,14 +217,14 @@ class LookupOut(BaseModel):
 
 
 class ViolationCreate(Strict):
-    plate: Text = PlateText
-    zone_code: Text = ZoneCode
+    plate: str = PlateText
+    zone_code: str = ZoneCode
     kind: Literal["no_session", "expired", "wrong_spot", "no_parking", "other"]
-    photo_ref: Text = Field(
+    photo_ref: str = Field(
         min_length=1, max_length=500, description="Where the photo is kept (an object key)"
     )
-    note: Text | None = Field(default=None, max_length=1000)
-    spot_id: Text | None = Field(default=None, max_length=40)
+    note: str | None = Field(default=None, max_length=1000)
+    spot_id: str | None = Field(default=None, max_length=40)
 
 
 class ViolationOut(Out):

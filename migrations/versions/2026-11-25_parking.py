@@ -1,7 +1,7 @@
 """parking: zones, spots, tariffs and versions, quotes, sessions, violations
 
 Revision ID: 0020
-Revises: 0003
+Revises: 0004
 Create Date: 2026-11-25 22:00:12.384288
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0020"
-down_revision: str | None = "0003"
+down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -41,7 +41,6 @@ from parking.schemas import (
     SessionExtend,
     SessionList,
     SessionOut,
-    Text,
     ZoneBrief,
 )
 from parking.service import quotes, search, sessions
@@ -67,8 +66,8 @@ def search_zones(
     lat: Annotated[float | None, Query(ge=-90, le=90)] = None,
     lon: Annotated[float | None, Query(ge=-180, le=180)] = None,
     radius_m: Annotated[int, Query(ge=1, le=search.MAX_RADIUS_M)] = 500,
-    street: Annotated[Text | None, Query(min_length=1, max_length=100)] = None,
-    zone_code: Annotated[Text | None, Query(max_length=32)] = None,
+    street: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
+    zone_code: Annotated[str | None, Query(max_length=32)] = None,
     arrival: Annotated[AwareDatetime | None, Query(description="When you will arrive; default now")] = None,
     limit: Annotated[int, Query(ge=1, le=search.MAX_LIMIT)] = 10,
 ) -> SearchOut:

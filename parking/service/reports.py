@@ -96,9 +96,8 @@ def _add_revenue(
     lines: list[tuple[str, date, int, int]] = []
     cursor: str | None = None
     while True:
-        entries, more = ledger.list_entries(
-            session, account_id=merchant.account_id, limit=100, starting_after=cursor
-        )
+        page = ledger.list_entries(session, account_id=merchant.account_id, limit=100, starting_after=cursor)
+        entries, more = page.items, page.has_more
         for entry in entries:
             if start <= entry.posted_at < end and entry.intent_id is not None:
                 net = -sum(a for account, a, _ in entry.lines if account == merchant.account_id)

@@ -6,6 +6,7 @@ import random
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, insert, select
@@ -14,6 +15,8 @@ from typer.testing import CliRunner
 from city.cli import app as hanoipay
 from hanoipay.db import job_session
 from hanoipay.ids import new_id
+from parking import loader
+from parking.exceptions import InvalidTariffFile
 from parking.geo import distance_m
 from parking.models import ParkingSession, Spot, Zone
 from parking.service.search import search
@@ -354,15 +357,15 @@ class TestUnstorableText:
                 content=json.dumps(violation | {field: value}),
                 headers=auth(attendant) | {"content-type": "application/json"},
             )
-            assert (answer.status_code, answer.json()["code"]) == (422, "validation_error"), field
+            assert (answer.status_code, answer.json()["code"]) == (422, "invalid_characters"), field
         driver = Driver(api)
-        assert driver.get("/v1/parking/search", street="Tr\u0000").json()["code"] == "validation_error"
-        document = json.dumps({"tariffs": [], "zones": [], "operator": {"name": "x\ud800"}})
-        refused = api.post(
-            "/v1/parking/data",
-            content=document,
-            headers=auth(attendant) | {"content-type": "application/json"},
-        )
-        assert refused.json()["code"] == "invalid_parking_data"
-        assert refused.json()["problems"][0]["path"] == "operator.name"
+        assert driver.get("/v1/parking/search", street="Tr\u0000").json()["code"] == "invalid_characters"
         assert api.get("/v1/parking/violations", headers=auth(attendant)).json()["data"] == []
+
+    def test_a_data_file_with_unstorable_text_is_refused_naming_the_path_and_line(self):
+        text = '{"tariffs": [],\n "operator": {"name": "x\\ud800", "fee_bps": 1}}'
+        with pytest.raises(InvalidTariffFile) as refused:
+            loader.check(text)
+        assert refused.value.extra["problems"] == [
+            {"path": "operator.name", "line": 2, "message": "holds a NUL or an unpaired surrogate character"}
+        ]

@@ -216,9 +216,13 @@ class TestRefusals:
             assert (answer.status_code, answer.json()["code"]) == (422, code)
         assert driver.quote(zone="NOPE").json()["code"] == "zone_not_found"
         quote = driver.quote().json()["id"]
-        for plate in ("ABC-123", "30A-123.456", "30A\u0000"):
+        for plate, code in (
+            ("ABC-123", "invalid_plate"),
+            ("30A-123.456", "invalid_plate"),
+            ("30A\u0000", "invalid_characters"),
+        ):
             answer = driver.start(quote, plate=plate)
-            assert (answer.status_code, answer.json()["code"]) == (422, "invalid_plate")
+            assert (answer.status_code, answer.json()["code"]) == (422, code)
         unknown = driver.post(
             "/v1/parking/sessions", {"quote_id": quote, "plate": "30A-123.45", "provider": "wallet", "x": 1}
         )
