@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from city.app import create_app
-from city.domains import periodic_jobs, register_domains
+from city.domains import DOMAINS, periodic_jobs, register_domains
 from hanoipay.db import job_session
 from hanoipay.jobs import Relayer, relay_all, run_job
 from hanoipay.resilience import resilient_redis
@@ -28,6 +28,9 @@ users_app = typer.Typer(help="Manage users.", no_args_is_help=True)
 ledger_app = typer.Typer(help="Check and maintain the ledger.", no_args_is_help=True)
 app.add_typer(users_app, name="users")
 app.add_typer(ledger_app, name="ledger")
+for _domain in DOMAINS:
+    if _domain.cli is not None:
+        app.add_typer(_domain.cli, name=_domain.name)
 console = Console()
 
 

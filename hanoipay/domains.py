@@ -2,14 +2,15 @@
 
 Each domain (`payments`, `parking`, `tickets`, `merchants`, `reconciliation`) exposes a `DOMAIN` in its
 `domain.py`; the composition root (`city/`) lists them, includes their routers, calls every
-`register()` once per process, and gives their periodic jobs to the cron scheduler. Nothing here imports
-a domain, so the dependencies keep pointing one way.
+`register()` once per process, gives their periodic jobs to the cron scheduler and adds their commands
+to `hanoipay`. Nothing here imports a domain, so the dependencies keep pointing one way.
 """
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import typer
 from fastapi import APIRouter
 
 
@@ -57,3 +58,5 @@ class Domain:
     static: Path | None = None
     locale: Path | None = None
     pages: Sequence[PageLink] = ()
+    # Commands: a Typer sub-app, added to the `hanoipay` command under the domain's name.
+    cli: typer.Typer | None = None

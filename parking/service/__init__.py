@@ -1,0 +1,1 @@
+"""The parking services, one module per concern; the API, the jobs and the CLI call these."""

@@ -1,0 +1,119 @@
+"""Tariffs in force and binding quotes: the price a driver is shown is the price a session charges."""
+
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from hanoipay.auth.service import Principal
+from hanoipay.ids import new_id
+from parking.exceptions import DurationOutOfRange, NoTariff, SpotNotFound, SpotOutOfService, SpotTaken
+from parking.models import Quote, Spot, SpotState, TariffVersion, Zone, ZoneTariff
+from parking.service.catalog import get_zone
+from parking.tariffs import LOCAL, Priced, TariffRules, price_stay
+
+QUOTE_MINUTES = 10
+
+
+@lru_cache(maxsize=4096)
+def _parsed(version_id: str, rules_json: str) -> TariffRules:
+    return TariffRules.model_validate_json(rules_json)
+
+
+def rules_of(version: TariffVersion) -> TariffRules:
+    """The version's rules, parsed once per process (a version's rules never change once loaded)."""
+    return _parsed(version.id, TariffRules.model_validate(version.rules).model_dump_json())
+
+
+def versions_in_force(
+    session: Session, zone_ids: list[str], vehicle_type: str, at: datetime
+) -> dict[str, TariffVersion]:
+    """The tariff version each zone charges the vehicle type for a stay starting at `at`."""
+    day = at.astimezone(LOCAL).date()
+    rows = session.execute(
+        select(ZoneTariff.zone_id, TariffVersion)
+        .join(TariffVersion, TariffVersion.tariff_id == ZoneTariff.tariff_id)
+        .where(
+            ZoneTariff.zone_id.in_(zone_ids),
+            ZoneTariff.vehicle_type == vehicle_type,
+            TariffVersion.effective_from <= day,
+            (TariffVersion.effective_to.is_(None)) | (TariffVersion.effective_to >= day),
+        )
+    ).all()
+    return {zone_id: version for zone_id, version in rows}
+
+
+def version_in_force(session: Session, zone: Zone, vehicle_type: str, at: datetime) -> TariffVersion:
+    """The tariff version in force for the zone and vehicle type at `at`, or NoTariff."""
+    version = versions_in_force(session, [zone.id], vehicle_type, at).get(zone.id)
+    if version is None:
+        raise NoTariff(
+            f"Zone {zone.code} has no {vehicle_type} tariff in force on {at.astimezone(LOCAL).date()}."
+        )
+    return version
+
+
+def price(version: TariffVersion, starts_at: datetime, minutes: int) -> Priced:
+    """The price of a stay under a tariff version."""
+    return price_stay(rules_of(version), starts_at, minutes)
+
+
+def check_duration(zone: Zone, minutes: int | None) -> int:
+    """The minutes a stay covers (the zone's maximum for an open-ended one), or DurationOutOfRange."""
+    if minutes is None:
+        return zone.max_duration_minutes
+    if not 1 <= minutes <= zone.max_duration_minutes:
+        raise DurationOutOfRange(
+            f"Zone {zone.code} takes stays of 1 to {zone.max_duration_minutes} minutes, not {minutes}."
+        )
+    return minutes
+
+
+def create_quote(
+    session: Session,
+    who: Principal,
+    *,
+    zone_code: str,
+    vehicle_type: str,
+    duration_minutes: int | None,
+    spot_id: str | None = None,
+    now: datetime | None = None,
+) -> tuple[Quote, Priced]:
+    """A binding quote for parking from now: the amount, the tariff version, and when the offer ends.
+
+    An open-ended stay is quoted (and held) at the price of the zone's longest stay.
+    """
+    now = now or datetime.now(UTC)
+    zone = get_zone(session, zone_code)
+    minutes = check_duration(zone, duration_minutes)
+    if spot_id is not None:
+        spot = session.get(Spot, spot_id)
+        if spot is None or spot.zone_id != zone.id or spot.vehicle_type != vehicle_type:
+            raise SpotNotFound(f"No {vehicle_type} spot {spot_id} in zone {zone.code}.")
+        if spot.state == SpotState.OUT_OF_SERVICE:
+            raise SpotOutOfService(f"Spot {spot.code} of {zone.code} is out of service.")
+        if spot.state != SpotState.FREE:
+            raise SpotTaken(f"Spot {spot.code} of {zone.code} is taken.")
+    version = version_in_force(session, zone, vehicle_type, now)
+    priced = price(version, now, minutes)
+    quote = Quote(
+        id=new_id("pq"),
+        driver_id=who.id,
+        merchant_id=zone.merchant_id,
+        zone_id=zone.id,
+        zone_code=zone.code,
+        spot_id=spot_id,
+        vehicle_type=vehicle_type,
+        tariff_version_id=version.id,
+        starts_at=now,
+        duration_minutes=duration_minutes,
+        minutes=minutes,
+        reminder_minutes=zone.reminder_minutes,
+        amount=priced.amount,
+        currency="VND",
+        expires_at=now + timedelta(minutes=QUOTE_MINUTES),
+    )
+    session.add(quote)
+    session.flush()
+    return quote, priced
