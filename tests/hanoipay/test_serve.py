@@ -159,6 +159,12 @@ def test_serve_lives_through_a_paused_and_a_killed_redis_and_stops_on_sigterm(da
     stop_paying = threading.Event()
     try:
         finance, customer, merchant_id, wallet_id = city_users(api, data_dir)
+        connection = redis.Redis(unix_socket_path=str(data_dir / "redis" / "redis.sock"))
+        deadline = time.monotonic() + 60
+        while not (Worker.all(connection=connection) and CronScheduler.all(connection=connection)):
+            assert time.monotonic() < deadline, "serve's worker and cron did not come up"
+            time.sleep(0.2)
+        connection.close()
 
         def pay_steadily() -> None:
             body = {"amount": 1_000, "currency": "VND", "merchant_id": merchant_id, "wallet_id": wallet_id,
