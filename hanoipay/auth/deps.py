@@ -5,7 +5,13 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 
-from hanoipay.auth.service import API_KEY_PREFIX, Principal, principal_from_api_key, principal_from_token
+from hanoipay.auth.service import (
+    API_KEY_PREFIX,
+    Principal,
+    principal_from_api_key,
+    principal_from_token,
+    still_member,
+)
 from hanoipay.db import SessionLocal
 from hanoipay.errors import Unauthorized
 
@@ -19,7 +25,11 @@ def current_principal(request: Request, token: Annotated[str | None, Depends(oau
     if token.startswith(API_KEY_PREFIX):
         with SessionLocal() as session:
             return principal_from_api_key(session, token)
-    return principal_from_token(token)
+    principal = principal_from_token(token)
+    if principal.merchant_id is None:
+        return principal
+    with SessionLocal() as session:
+        return still_member(session, principal)
 
 
 Caller = Annotated[Principal, Depends(current_principal)]
