@@ -1,4 +1,8 @@
-"""HTTP API of the payment core: merchants, wallets, payment intents, refunds, ledger, events."""
+"""HTTP API of the payment core: wallets, payment intents, refunds, merchants' ledger, events.
+
+Merchant onboarding (`POST /v1/merchants` and its staff, bank account and verification) is served by
+the merchants domain.
+"""
 
 from datetime import datetime
 from typing import Annotated
@@ -24,7 +28,6 @@ from payments.exceptions import (
     IntentNotRefundable,
     MerchantNotFound,
     PaymentMethodRequired,
-    UnknownBank,
     UnknownProvider,
     UnknownPurpose,
     UnsupportedCurrency,
@@ -42,8 +45,6 @@ from payments.schemas import (
     LedgerEntryOut,
     LedgerLineOut,
     ManualTopupCreate,
-    MerchantCreate,
-    MerchantOut,
     PaymentIntentCancel,
     PaymentIntentCapture,
     PaymentIntentConfirm,
@@ -73,44 +74,6 @@ def _intent_out(intent: object) -> PaymentIntentOut:
 
 
 # Merchants -------------------------------------------------------------------------------------------
-
-
-@router.post(
-    "/merchants",
-    status_code=201,
-    tags=["merchants"],
-    response_model=MerchantOut,
-    responses=errors(RoleNotAllowed, UnsupportedCurrency, UnknownBank, IdempotencyKeyReused),
-)
-def create_merchant(
-    body: MerchantCreate,
-    request: Request,
-    session: DbSession,
-    who: Caller,
-    idempotency_key: IdempotencyHeader = None,
-) -> Response:
-    """Register a merchant (admin); with an Idempotency-Key a retry never registers it twice."""
-    return run_idempotent(
-        session,
-        who,
-        request,
-        idempotency_key,
-        body,
-        lambda: MerchantOut.model_validate(merchants.create_merchant(session, who, **body.model_dump())),
-        status_code=201,
-    )
-
-
-@router.get("/merchants", tags=["merchants"])
-def list_merchants(session: DbSession, who: Caller) -> list[MerchantOut]:
-    """Merchants the caller may see: all for finance and admin, its own for merchant staff."""
-    return [MerchantOut.model_validate(m) for m in merchants.list_merchants(session, who)]
-
-
-@router.get("/merchants/{merchant_id}", tags=["merchants"], responses=errors(MerchantNotFound))
-def get_merchant(merchant_id: str, session: DbSession, who: Caller) -> MerchantOut:
-    """One merchant, for its staff and for finance."""
-    return MerchantOut.model_validate(merchants.get_own_merchant(session, who, merchant_id))
 
 
 @router.get("/merchants/{merchant_id}/balance", tags=["ledger"], responses=errors(MerchantNotFound))

@@ -204,6 +204,7 @@ def _settle_excess(session: Session, txn: BankTransaction, intent: PaymentIntent
     if txn.counter_bank_bin and txn.counter_account:
         queue_payout(
             session,
+            source=ledger.receipts_account(session, "vietqr", intent.currency),
             intent_id=intent.id,
             refund_id=None,
             bank_bin=txn.counter_bank_bin,
