@@ -6,6 +6,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hanoipay.auth.service import Principal
+from hanoipay.errors import NotFound
 from merchants.exceptions import MerchantNotFound, StaffRoleRequired
 from merchants.models import MerchantMember, StaffRole
 
@@ -36,18 +37,21 @@ def require_staff(
     roles: Iterable[str] = ANY_ROLE,
     *,
     staff_ok: bool = True,
+    not_found: NotFound | None = None,
 ) -> str | None:
     """Refuse unless the caller works for the merchant in one of `roles` (or is finance/admin, if allowed).
 
     Returns the caller's role (None for finance/admin). Someone with no role at the merchant gets a 404,
-    so merchant ids do not leak; a member in another role gets a 403.
+    so merchant ids do not leak (`not_found` names the object asked for instead of the merchant); a member
+    in another role gets a 403.
     """
+    missing = not_found or MerchantNotFound(f"No merchant {merchant_id}.")
     if staff_ok and who.is_staff:
         return None
     allowed = set(roles)
     if who.kind == "api_key":
         if who.merchant_id != merchant_id:
-            raise MerchantNotFound(f"No merchant {merchant_id}.")
+            raise missing
         if not allowed & API_KEY_ROLES:
             raise StaffRoleRequired(
                 f"An API key cannot do this; it needs one of: {', '.join(sorted(allowed))}."
@@ -55,7 +59,7 @@ def require_staff(
         return StaffRole.ACCOUNTANT
     role = staff_role(session, who, merchant_id)
     if role is None:
-        raise MerchantNotFound(f"No merchant {merchant_id}.")
+        raise missing
     if role not in allowed:
         raise StaffRoleRequired(f"Your role here is {role}; this needs one of: {', '.join(sorted(allowed))}.")
     return role

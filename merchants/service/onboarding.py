@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from hanoipay.auth.models import User
 from hanoipay.auth.service import Principal, Role
 from hanoipay.ids import new_id
+from hanoipay.jobs import enqueue_after_commit
 from merchants.exceptions import (
     AlreadyStaff,
     InvalidPayoutAccount,
@@ -330,5 +331,8 @@ def remove_member(session: Session, who: Principal, merchant_id: str, member_id:
     assert user is not None
     user.merchant_id = None
     user.roles = sorted(set(user.roles) - {Role.VENDOR, Role.OPERATOR}) or [Role.CUSTOMER]
+    enqueue_after_commit(
+        session, "merchants.announce_member_removed", merchant_id=merchant_id, user_id=user.id
+    )
     session.flush()
     return member
