@@ -1,7 +1,7 @@
 """The merchants domain as the composition root sees it: its purposes, routers, jobs and pages."""
 
-from hanoipay.domains import Domain
-from merchants.api import feed, markets, onboarding
+from hanoipay.domains import Domain, PeriodicJob
+from merchants.api import feed, markets, onboarding, payouts
 
 
 def register() -> None:
@@ -16,4 +16,12 @@ def register() -> None:
     register_collector(COLLECTOR)
 
 
-DOMAIN = Domain(name="merchants", register=register, routers=(onboarding.router, markets.router, feed.router))
+DOMAIN = Domain(
+    name="merchants",
+    register=register,
+    routers=(onboarding.router, markets.router, feed.router, payouts.router),
+    periodic_jobs=(
+        # 01:00 in Hanoi: yesterday's money is paid out T+1.
+        PeriodicJob("merchants.run_settlements", cron="0 18 * * *"),
+    ),
+)
