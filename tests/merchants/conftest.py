@@ -45,7 +45,9 @@ def signed(api: httpx.Client, path: str, payload: dict[str, Any]) -> httpx.Respo
     return api.post(path, content=body, headers=headers)
 
 
-def transfer(api: httpx.Client, amount: int, description: str = "", *, account: str | None = None) -> httpx.Response:
+def transfer(
+    api: httpx.Client, amount: int, description: str = "", *, account: str | None = None
+) -> httpx.Response:
     """The bank says `amount` arrived on `account` (the platform's collection account by default)."""
     note = {
         "transaction_id": f"FT{next(_counter):010d}",

@@ -12,7 +12,9 @@ def make_market(name: str = "Chợ Sấu") -> Market:
         return markets.create_market(session, ADMIN, name=name, address="Hoài Đức, Hà Nội")
 
 
-def make_stall(merchant: Merchant, market: Market | None = None, *, code: str = "A12", name: str = "Rau sạch cô Lan") -> Stall:
+def make_stall(
+    merchant: Merchant, market: Market | None = None, *, code: str = "A12", name: str = "Rau sạch cô Lan"
+) -> Stall:
     market = market or make_market()
     with job_session() as session:
         return markets.create_stall(

@@ -16,7 +16,7 @@ from payments.models import BankTransaction, Payout
 from payments.vietqr import parse_payload
 from tests.factories import auth, make_merchant, make_staff, make_user
 from tests.merchants.conftest import transfer
-from tests.merchants.helpers import make_market, make_stall
+from tests.merchants.helpers import make_stall
 
 
 def decoded(image: Image.Image) -> list[str]:
@@ -32,16 +32,25 @@ class TestStalls:
     def test_finance_opens_a_stall_for_a_market_vendor_only(self, api):
         finance, vendor = make_user(["finance"]), make_merchant()
         school = make_merchant(kind="school", name="THPT Hoài Đức A")
-        market = api.post("/v1/markets", json={"name": "Chợ Sấu", "address": "Hoài Đức"}, headers=auth(finance))
+        market = api.post(
+            "/v1/markets", json={"name": "Chợ Sấu", "address": "Hoài Đức"}, headers=auth(finance)
+        )
         assert market.status_code == 201, market.text
-        body = {"market_id": market.json()["id"], "code": "a12", "name": "Rau sạch cô Lan", "merchant_id": vendor.id}
+        body = {
+            "market_id": market.json()["id"],
+            "code": "a12",
+            "name": "Rau sạch cô Lan",
+            "merchant_id": vendor.id,
+        }
         stall = api.post("/v1/stalls", json=body, headers=auth(finance))
         assert stall.status_code == 201, stall.text
         assert (stall.json()["code"], stall.json()["account_name"]) == ("A12", "NGUYEN THI LAN")
         assert parse_payload(stall.json()["static_payload"]).account == stall.json()["collection_account"]
         taken = api.post("/v1/stalls", json=body, headers=auth(finance))
         assert (taken.status_code, taken.json()["code"]) == (409, "stall_code_taken")
-        wrong = api.post("/v1/stalls", json=body | {"code": "B1", "merchant_id": school.id}, headers=auth(finance))
+        wrong = api.post(
+            "/v1/stalls", json=body | {"code": "B1", "merchant_id": school.id}, headers=auth(finance)
+        )
         assert (wrong.status_code, wrong.json()["code"]) == (422, "wrong_merchant_kind")
         owner = make_staff(vendor)
         refused = api.post("/v1/stalls", json=body | {"code": "C1"}, headers=auth(owner))
@@ -75,10 +84,18 @@ class TestStalls:
         assert len(pdf) == 1
         page = pdf[0]
         text = page.get_textpage().get_text_range()
-        for expected in ("Quét mã để thanh toán", "Rau sạch cô Lan", "Mã sạp: A12", "Chợ Sấu", "NGUYEN THI LAN"):
+        for expected in (
+            "Quét mã để thanh toán",
+            "Rau sạch cô Lan",
+            "Mã sạp: A12",
+            "Chợ Sấu",
+            "NGUYEN THI LAN",
+        ):
             assert expected in text
         image = page.render(scale=4).to_pil()
-        assert decoded(image) == [api.get(f"/v1/stalls/{stall.id}", headers=auth(cashier)).json()["static_payload"]]
+        assert decoded(image) == [
+            api.get(f"/v1/stalls/{stall.id}", headers=auth(cashier)).json()["static_payload"]
+        ]
 
     def test_a_sign_for_another_vendors_stall_is_not_found(self, api):
         mine, theirs = make_merchant(), make_merchant(name="Gà Đông Tảo")
@@ -131,7 +148,9 @@ class TestStaticCode:
         assert r.json()["status"] == "held"
         assert payable(vendor) == 0
         [waiting] = api.get(
-            f"/v1/merchants/{vendor.id}/stall_transfers", params={"status": "awaiting_confirmation"}, headers=auth(cashier)
+            f"/v1/merchants/{vendor.id}/stall_transfers",
+            params={"status": "awaiting_confirmation"},
+            headers=auth(cashier),
         ).json()
         assert (waiting["amount"], waiting["stall_id"]) == (30_000, stall.id)
         summary = api.get(f"/v1/stalls/{stall.id}/summary", headers=auth(cashier)).json()
@@ -156,7 +175,11 @@ class TestStaticCode:
         stall, owner = make_stall(vendor), make_staff(vendor)
         transfer(api, 12_000, "nham", account=stall.collection_account)
         [waiting] = api.get(f"/v1/merchants/{vendor.id}/stall_transfers", headers=auth(owner)).json()
-        r = api.post(f"/v1/stall_transfers/{waiting['id']}/return", json={"reason": "không phải khách của tôi"}, headers=auth(owner))
+        r = api.post(
+            f"/v1/stall_transfers/{waiting['id']}/return",
+            json={"reason": "không phải khách của tôi"},
+            headers=auth(owner),
+        )
         assert r.json()["status"] == "returned"
         again = api.post(f"/v1/stall_transfers/{waiting['id']}/confirm", headers=auth(owner))
         assert (again.status_code, again.json()["code"]) == (409, "stall_transfer_decided")

@@ -51,7 +51,9 @@ def in_transit() -> int:
 
 def payouts_of(merchant) -> list[Payout]:
     with job_session() as session:
-        return list(session.scalars(select(Payout).where(Payout.merchant_id == merchant.id).order_by(Payout.id)))
+        return list(
+            session.scalars(select(Payout).where(Payout.merchant_id == merchant.id).order_by(Payout.id))
+        )
 
 
 def tomorrow() -> datetime:
@@ -89,7 +91,9 @@ class TestSettlement:
         }
         assert api.get("/v1/payouts/bank_file.csv", headers=auth(finance)).headers["x-payout-count"] == "0"
         report = {"results": [{"payout_id": next_day.payout_id, "status": "paid"}]}
-        assert signed(api, "/v1/webhooks/bank/payouts", report).json()["payouts"] == {next_day.payout_id: "paid"}
+        assert signed(api, "/v1/webhooks/bank/payouts", report).json()["payouts"] == {
+            next_day.payout_id: "paid"
+        }
         again = signed(api, "/v1/webhooks/bank/payouts", report).json()["payouts"]
         assert again == {next_day.payout_id: "already_paid"}
         assert (posted(merchant.account_id), in_transit()) == (0, 0)
@@ -104,7 +108,9 @@ class TestSettlement:
         with job_session() as session:
             first = settlement.settle(session, merchant.id, now=tomorrow())
         report = {"results": [{"payout_id": first.payout_id, "status": "failed", "reason": "account closed"}]}
-        assert signed(api, "/v1/webhooks/bank/payouts", report).json()["payouts"] == {first.payout_id: "failed"}
+        assert signed(api, "/v1/webhooks/bank/payouts", report).json()["payouts"] == {
+            first.payout_id: "failed"
+        }
         assert (posted(merchant.account_id), in_transit()) == (50_000, 0)
         finance = make_user(["finance"])
         r = api.post(f"/v1/payouts/{first.payout_id}/mark_paid", headers=auth(finance))
@@ -129,12 +135,15 @@ class TestSettlement:
     def test_four_runs_at_once_pay_the_balance_once(self, api):
         merchant = make_merchant(fee_bps=0, verified=True)
         finance = make_user(["finance"])
-        api.patch(f"/v1/merchants/{merchant.id}/terms", json={"settlement_delay_days": 0}, headers=auth(finance))
+        api.patch(
+            f"/v1/merchants/{merchant.id}/terms", json={"settlement_delay_days": 0}, headers=auth(finance)
+        )
         pay_wallet(merchant, 70_000)
         with ThreadPoolExecutor(4) as pool:
             results = list(
                 pool.map(
-                    lambda _: api.post(f"/v1/merchants/{merchant.id}/settlements", headers=auth(finance)), range(4)
+                    lambda _: api.post(f"/v1/merchants/{merchant.id}/settlements", headers=auth(finance)),
+                    range(4),
                 )
             )
         assert {r.status_code for r in results} == {200}
