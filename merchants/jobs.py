@@ -8,6 +8,8 @@ from hanoipay.jobs import enqueue, job
 from merchants.exceptions import MerchantNotVerified
 from merchants.service import feed, settlement
 from merchants.service.markets import business_day
+from merchants.service.tuition import reminders
+from merchants.settings import get_merchants_settings
 
 log = logging.getLogger(__name__)
 
@@ -38,3 +40,17 @@ def settle_merchant(merchant_id: str) -> str | None:
     except MerchantNotVerified:
         log.info("merchant %s is not verified; not settled", merchant_id)
         return None
+
+
+@job("merchants.apply_late_fees")
+def apply_late_fees() -> int:
+    """Charge late fees on installments overdue past their grace days, once each."""
+    with job_session() as session:
+        return reminders.apply_late_fees(session)
+
+
+@job("merchants.send_tuition_reminders")
+def send_tuition_reminders() -> int:
+    """Remind guardians of installments falling due soon, once each."""
+    with job_session() as session:
+        return reminders.send_reminders(session, days_ahead=get_merchants_settings().tuition_reminder_days)
