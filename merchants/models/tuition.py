@@ -94,6 +94,7 @@ class FeeItem(Base):
 
     id: Mapped[str] = mapped_column(Id, primary_key=True)
     schedule_id: Mapped[str] = mapped_column(ForeignKey("fee_schedule.id"))
+    position: Mapped[int] = mapped_column(Integer)
     code: Mapped[str] = mapped_column(String(32))
     name: Mapped[str] = mapped_column(Text)
     amount: Mapped[int] = mapped_column(BigInteger)

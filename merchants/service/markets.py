@@ -274,6 +274,8 @@ def record_sale(session: Session, intent: PaymentIntent) -> None:
     assert intent.purpose_ref is not None
     assert intent.merchant_id is not None
     paid_at = intent.succeeded_at or _now()
+    # A wallet payment succeeds before its intent row is written, and the sale row refers to it.
+    session.flush()
     session.execute(
         pg_insert(StallSale)
         .values(

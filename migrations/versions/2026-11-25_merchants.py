@@ -138,6 +138,7 @@ def upgrade() -> None:
         "fee_item",
         sa.Column("id", sa.String(length=40), nullable=False),
         sa.Column("schedule_id", sa.String(length=40), nullable=False),
+        sa.Column("position", sa.Integer(), nullable=False),
         sa.Column("code", sa.String(length=32), nullable=False),
         sa.Column("name", sa.Text(), nullable=False),
         sa.Column("amount", sa.BigInteger(), nullable=False),

@@ -81,20 +81,22 @@ class EventStream:
 
     def _read(self, api: httpx.Client, path: str, headers: dict[str, str]) -> None:
         try:
-            with httpx.Client(base_url=api.base_url, timeout=httpx.Timeout(10, read=60)) as client:
-                with client.stream("GET", path, headers=headers) as response:
-                    self.status.put(response.status_code)
-                    fields: dict[str, str] = {}
-                    for line in response.iter_lines():
-                        if self._stop.is_set():
-                            return
-                        if line == "":
-                            if "data" in fields:
-                                self.events.put(json.loads(fields["data"]) | {"sse_id": fields.get("id")})
-                            fields = {}
-                        elif not line.startswith(":") and ":" in line:
-                            key, _, value = line.partition(":")
-                            fields[key] = value.lstrip(" ")
+            with (
+                httpx.Client(base_url=api.base_url, timeout=httpx.Timeout(10, read=60)) as client,
+                client.stream("GET", path, headers=headers) as response,
+            ):
+                self.status.put(response.status_code)
+                fields: dict[str, str] = {}
+                for line in response.iter_lines():
+                    if self._stop.is_set():
+                        return
+                    if line == "":
+                        if "data" in fields:
+                            self.events.put(json.loads(fields["data"]) | {"sse_id": fields.get("id")})
+                        fields = {}
+                    elif not line.startswith(":") and ":" in line:
+                        key, _, value = line.partition(":")
+                        fields[key] = value.lstrip(" ")
         except (httpx.HTTPError, RuntimeError):
             pass
         finally:

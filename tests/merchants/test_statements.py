@@ -60,7 +60,8 @@ def ledger_balance_at(account_id: str, at: datetime) -> int:
         return -int(
             session.scalar(
                 text(
-                    "SELECT coalesce(sum(amount), 0) FROM journal_line WHERE account_id = :a AND posted_at < :t"
+                    "SELECT coalesce(sum(amount), 0) FROM journal_line "
+                    "WHERE account_id = :a AND posted_at < :t"
                 ),
                 {"a": account_id, "t": at},
             )

@@ -248,9 +248,10 @@ def import_invoices(
     """Bill every invoice of the file (one per student and term), or none; returns how many."""
     require_school(session, who, school_id)
     report = Report()
-    students = dict(
-        session.execute(select(Student.code, Student.id).where(Student.merchant_id == school_id)).tuples()
-    )
+    students = {
+        row[0]: row[1]
+        for row in session.execute(select(Student.code, Student.id).where(Student.merchant_id == school_id))
+    }
     groups: dict[tuple[str, str], list[tuple[int, dict[str, str]]]] = defaultdict(list)
     for line, row in read_rows(data, INVOICE_COLUMNS):
         if not _width_ok(report, line, row, INVOICE_COLUMNS):
@@ -261,13 +262,14 @@ def import_invoices(
         if not _text(report, line, "term", row["term"], 40):
             continue
         groups[(row["student_code"], row["term"])].append((line, row))
-    billed = set(
-        session.execute(
+    billed = {
+        (row[0], row[1])
+        for row in session.execute(
             select(Student.code, Invoice.term)
             .join(Invoice, Invoice.student_id == Student.id)
             .where(Invoice.merchant_id == school_id)
-        ).tuples()
-    )
+        )
+    }
     by_term: dict[str, list[NewInvoice]] = defaultdict(list)
     for (code, term), rows in groups.items():
         first = rows[0][0]

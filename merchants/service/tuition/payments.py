@@ -71,6 +71,8 @@ def validate_payment(session: Session, who: Principal, intent: PaymentIntent) ->
 def record_payment(session: Session, intent: PaymentIntent) -> None:
     """Money reached an invoice: add it, in the payment's transaction."""
     assert intent.purpose_ref is not None
+    # A wallet payment succeeds before its intent row is written, and the payment row refers to it.
+    session.flush()
     invoice = session.get(Invoice, intent.purpose_ref, with_for_update=True, populate_existing=True)
     assert invoice is not None
     inserted = session.execute(

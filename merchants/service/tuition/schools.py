@@ -161,10 +161,15 @@ def create_schedule(
     )
     session.add(schedule)
     session.flush()
-    for item in items:
+    for position, item in enumerate(items):
         session.add(
             FeeItem(
-                id=new_id("fit"), schedule_id=schedule.id, code=item.code, name=item.name, amount=item.amount
+                id=new_id("fit"),
+                schedule_id=schedule.id,
+                position=position,
+                code=item.code,
+                name=item.name,
+                amount=item.amount,
             )
         )
     session.flush()
@@ -181,7 +186,9 @@ def get_schedule(session: Session, school_id: str, schedule_id: str) -> FeeSched
 
 def schedule_items(session: Session, schedule_id: str) -> list[Item]:
     """The items of a schedule, in the order they were given."""
-    rows = session.scalars(select(FeeItem).where(FeeItem.schedule_id == schedule_id).order_by(FeeItem.id))
+    rows = session.scalars(
+        select(FeeItem).where(FeeItem.schedule_id == schedule_id).order_by(FeeItem.position)
+    )
     return [Item(r.code, r.name, r.amount) for r in rows]
 
 
