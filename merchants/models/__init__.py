@@ -9,7 +9,7 @@ from merchants.models.onboarding import (
     StaffRole,
     Verification,
 )
-from merchants.models.settlement import BalanceCheckpoint, Settlement
+from merchants.models.settlement import BalanceCheckpoint, Settlement, StatementDay
 from merchants.models.tuition import (
     FeeItem,
     FeeSchedule,
@@ -48,6 +48,7 @@ __all__ = [
     "Stall",
     "StallSale",
     "StallTransfer",
+    "StatementDay",
     "Student",
     "StudentAdjustment",
     "TransferStatus",

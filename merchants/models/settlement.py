@@ -34,3 +34,18 @@ class BalanceCheckpoint(Base):
     account_id: Mapped[str] = mapped_column(ForeignKey("ledger_account.id"), primary_key=True)
     day: Mapped[date] = mapped_column(primary_key=True)
     closing: Mapped[int] = mapped_column(BigInteger)
+
+
+class StatementDay(Base):
+    """What moved an account on one past business day, by entry kind (net, and the fee taken with it).
+
+    A row with an empty kind marks the day as summed, so a day with no movement is not summed again.
+    """
+
+    __tablename__ = "statement_day"
+
+    account_id: Mapped[str] = mapped_column(ForeignKey("ledger_account.id"), primary_key=True)
+    day: Mapped[date] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32), primary_key=True)
+    net: Mapped[int] = mapped_column(BigInteger)
+    fee: Mapped[int] = mapped_column(BigInteger)

@@ -6,8 +6,10 @@ shows as its gross amount and its fee as a row of its own; refunds, payouts and 
 were posted), and the closing balance is opening plus the rows: equal, by construction and by test, to
 the balance the ledger gives for the end of the period.
 
-Opening balances come from cached daily closing balances (`balance_checkpoint`), kept for days that
-ended more than `SETTLED_AFTER` ago: journal lines are append-only, so a past day's closing never changes.
+Opening balances come from cached daily closing balances (`balance_checkpoint`) and period totals from
+cached per-day sums (`statement_day`), kept for days that ended more than `SETTLED_AFTER` ago: journal
+lines are append-only, so a past day's figures never change. A page of rows is read by keyset from the
+lines themselves, so a page costs the same on the first day of the period as deep into it.
 """
 
 from collections.abc import Sequence
@@ -21,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from hanoipay.auth.service import Principal
 from merchants.exceptions import StatementPeriodInvalid
-from merchants.models import BalanceCheckpoint, StaffRole
+from merchants.models import BalanceCheckpoint, StaffRole, StatementDay
 from merchants.service.access import require_staff
 from merchants.service.markets import HANOI, day_bounds
 from payments import ledger
@@ -110,6 +112,86 @@ def balance_at_start_of(session: Session, account_id: str, day: date, *, now: da
     return balance
 
 
+_BY_DAY = text(
+    """
+    SELECT (l.posted_at AT TIME ZONE 'Asia/Ho_Chi_Minh')::date AS day, e.kind, -sum(l.amount) AS net,
+           coalesce(-sum(f.amount), 0) AS fee
+    FROM journal_line l
+    JOIN journal_entry e ON e.id = l.entry_id
+    LEFT JOIN journal_line f ON f.entry_id = l.entry_id AND f.account_id = :fee_account
+    WHERE l.account_id = :account AND l.posted_at >= :start AND l.posted_at < :end
+    GROUP BY 1, 2
+    """
+)
+
+
+def _period_by_kind(
+    session: Session, account: str, fee_account: str, start: date, end: date, *, now: datetime | None
+) -> dict[str, tuple[int, int]]:
+    """(net, fee) by entry kind over whole days `start`..`end`: past days from the per-day cache (summed
+    and stored the first time they are asked for), the days still open summed from the lines."""
+    moment = now or datetime.now(UTC)
+    settled = start
+    while settled <= end and day_bounds(settled)[1] + SETTLED_AFTER < moment:
+        settled += timedelta(days=1)
+    last_settled = settled - timedelta(days=1)
+    totals: dict[str, list[int]] = {}
+
+    def add(kind: str, net: int, fee: int) -> None:
+        if kind:
+            pair = totals.setdefault(kind, [0, 0])
+            pair[0] += net
+            pair[1] += fee
+
+    if last_settled >= start:
+        cached = session.execute(
+            select(StatementDay.day, StatementDay.kind, StatementDay.net, StatementDay.fee).where(
+                StatementDay.account_id == account,
+                StatementDay.day >= start,
+                StatementDay.day <= last_settled,
+            )
+        ).all()
+        done = {row.day for row in cached if row.kind == ""}
+        missing = [start + timedelta(days=n) for n in range((last_settled - start).days + 1)]
+        missing = [d for d in missing if d not in done]
+        for row in cached:
+            add(row.kind, int(row.net), int(row.fee))
+        if missing:
+            first, last = missing[0], missing[-1]
+            fresh = session.execute(
+                _BY_DAY,
+                {
+                    "account": account,
+                    "fee_account": fee_account,
+                    "start": day_bounds(first)[0],
+                    "end": day_bounds(last)[1],
+                },
+            ).all()
+            wanted = set(missing)
+            rows = [
+                {"account_id": account, "day": r.day, "kind": r.kind, "net": int(r.net), "fee": int(r.fee)}
+                for r in fresh
+                if r.day in wanted
+            ]
+            rows += [{"account_id": account, "day": d, "kind": "", "net": 0, "fee": 0} for d in missing]
+            session.execute(pg_insert(StatementDay).on_conflict_do_nothing(), rows)
+            for new in rows:
+                add(new["kind"], new["net"], new["fee"])
+    if settled <= end:
+        live = session.execute(
+            _BY_DAY,
+            {
+                "account": account,
+                "fee_account": fee_account,
+                "start": day_bounds(settled)[0],
+                "end": day_bounds(end)[1],
+            },
+        ).all()
+        for row in live:
+            add(row.kind, int(row.net), int(row.fee))
+    return {kind: (pair[0], pair[1]) for kind, pair in totals.items()}
+
+
 def _check_period(start: date, end: date) -> None:
     if end < start:
         raise StatementPeriodInvalid("The period ends before it starts.")
@@ -177,31 +259,14 @@ def statement(
     account = payee.account_id
     start_at, end_at = day_bounds(start)[0], day_bounds(end)[1]
     opening = balance_at_start_of(session, account, start, now=now)
-    period_net = _sum_lines(session, account, start_at, end_at)
-    totals_rows = session.execute(
-        text(
-            """
-            SELECT e.kind, -sum(l.amount),
-                   coalesce(sum((SELECT -sum(f.amount) FROM journal_line f
-                                 WHERE f.entry_id = l.entry_id AND f.account_id = :fee_account)), 0)
-            FROM journal_line l JOIN journal_entry e ON e.id = l.entry_id
-            WHERE l.account_id = :account AND l.posted_at >= :start AND l.posted_at < :end
-            GROUP BY e.kind
-            """
-        ),
-        {
-            "account": account,
-            "start": start_at,
-            "end": end_at,
-            "fee_account": _fee_account(session, payee.currency),
-        },
-    ).all()
+    by_kind = _period_by_kind(session, account, _fee_account(session, payee.currency), start, end, now=now)
+    period_net = sum(net for net, _ in by_kind.values())
     totals: dict[str, int] = {}
-    for kind, net, fee in totals_rows:
+    for kind, (net, fee) in by_kind.items():
         name = ROW_TYPES.get(kind, kind)
-        totals[name] = totals.get(name, 0) + int(net) + int(fee)
-        if int(fee):
-            totals["fee"] = totals.get("fee", 0) - int(fee)
+        totals[name] = totals.get(name, 0) + net + fee
+        if fee:
+            totals["fee"] = totals.get("fee", 0) - fee
     after_at, after_id, running = datetime(1970, 1, 1, tzinfo=UTC), 0, opening
     if starting_after:
         cursor = session.get(JournalLine, int(starting_after)) if starting_after.isdigit() else None

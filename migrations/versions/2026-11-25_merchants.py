@@ -26,6 +26,18 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     op.create_table(
+        "statement_day",
+        sa.Column("account_id", sa.String(length=40), nullable=False),
+        sa.Column("day", sa.Date(), nullable=False),
+        sa.Column("kind", sa.String(length=32), nullable=False),
+        sa.Column("net", sa.BigInteger(), nullable=False),
+        sa.Column("fee", sa.BigInteger(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["account_id"], ["ledger_account.id"], name=op.f("fk_statement_day_account_id_ledger_account")
+        ),
+        sa.PrimaryKeyConstraint("account_id", "day", "kind", name=op.f("pk_statement_day")),
+    )
+    op.create_table(
         "market",
         sa.Column("id", sa.String(length=40), nullable=False),
         sa.Column("name", sa.Text(), nullable=False),
@@ -497,6 +509,7 @@ def downgrade() -> None:
     op.drop_table("fee_schedule")
     op.drop_table("balance_checkpoint")
     op.drop_table("market")
+    op.drop_table("statement_day")
 
 
 def _move_pending_payouts(*, to_clearing: bool) -> None:

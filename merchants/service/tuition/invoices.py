@@ -153,7 +153,7 @@ def write_invoices(
         f"INSERT INTO invoice ({_INVOICE_COLUMNS}) SELECT {_INVOICE_COLUMNS} FROM new_invoice"  # noqa: S608
         " ON CONFLICT (student_id, term) DO NOTHING"
     )
-    written = cursor.rowcount
+    written = int(cursor.rowcount)
     cursor.execute(
         f"INSERT INTO invoice_line ({_LINE_COLUMNS}) SELECT {_LINE_COLUMNS} FROM new_invoice_line n"  # noqa: S608
         " WHERE EXISTS (SELECT 1 FROM invoice i WHERE i.id = n.invoice_id) ORDER BY n.ord"
