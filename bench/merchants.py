@@ -385,7 +385,22 @@ def stream_clients(
     asyncio.run(main())
 
 
-def bench_feed(servers: BenchServers, streams: int, payments: int) -> None:
+# An RQ worker that runs each job in its own process, as `hanoipay worker` does not: RQ's default worker
+# forks a work horse per job, which costs this machine hundreds of milliseconds per event.
+SIMPLE_WORKER = """
+from rq import Queue, SimpleWorker
+from city.domains import register_domains
+from hanoipay import db, jobs
+from hanoipay.settings import get_settings
+settings = get_settings()
+db.init_engine(settings.database_url)
+connection = jobs.init_redis(settings.redis_url)
+register_domains()
+SimpleWorker([Queue(settings.queue_name, connection=connection)], connection=connection).work()
+"""
+
+
+def bench_feed(servers: BenchServers, streams: int, payments: int, worker_kind: str) -> None:
     per_merchant = 5
     merchants = max(1, streams // per_merchant)
     stalls, feeds = [], []
@@ -431,10 +446,11 @@ def bench_feed(servers: BenchServers, streams: int, payments: int) -> None:
     ctx = multiprocessing.get_context("spawn")
     results, ready, stop = ctx.Queue(), ctx.Event(), ctx.Event()
     clients = None
+    sales: list[tuple[str, str, int]] = []
+    sent: dict[str, float] = {}
     try:
         wait_for(server.port)
         with httpx.Client(base_url=f"http://127.0.0.1:{server.port}", timeout=30) as http:
-            sales = []
             for i in range(payments):
                 merchant_id, stall_id = stalls[i % len(stalls)]
                 token = next(t for m, t in feeds if m == merchant_id)
@@ -452,10 +468,10 @@ def bench_feed(servers: BenchServers, streams: int, payments: int) -> None:
             if not ready.wait(60):
                 raise RuntimeError("the streams did not open")
             time.sleep(1)
-            sent, round_trips = {}, []
+            round_trips = []
             for n, (intent_id, reference, amount) in enumerate(sales):
                 note = {
-                    "transaction_id": f"FTBENCH{n:08d}",
+                    "transaction_id": f"FT{worker_kind}{n:08d}",
                     "account": get_settings().vietqr_account,
                     "amount": amount,
                     "description": f"CK {reference}",
@@ -488,6 +504,25 @@ def bench_feed(servers: BenchServers, streams: int, payments: int) -> None:
         server.stop()
     expected = payments * per_merchant
     base = redis_baseline(servers.redis_url)
+    with job_session() as session:
+        created = {
+            row[0]: row[1].timestamp()
+            for row in session.execute(
+                text("SELECT object_id, created_at FROM event WHERE type = 'payment_intent.succeeded'")
+            )
+        }
+        to_row = [(created[i] - sent[i]) * 1000 for i in sent if i in created]
+        queued = [
+            float(v) * 1000
+            for v in session.scalars(
+                text(
+                    "SELECT extract(epoch FROM delivered_at - created_at) FROM event"
+                    " WHERE type = 'payment_intent.succeeded' AND delivered_at IS NOT NULL"
+                    " AND object_id = ANY(:ids)"
+                ),
+                {"ids": [intent_id for intent_id, _, _ in sales]},
+            )
+        ]
     print(
         f"\n3. Live feed: {len(feeds)} open streams ({merchants} merchants × {per_merchant}), {payments} payments by webhook"
     )
@@ -495,6 +530,11 @@ def bench_feed(servers: BenchServers, streams: int, payments: int) -> None:
         f"   webhook → event on the stream: p50 {statistics.median(latencies):.0f} ms  p99 {percentile(latencies, 0.99):.0f} ms  max {max(latencies):.0f} ms   target: p99 < 1 000 ms"
     )
     print(f"   events delivered: {len(latencies):,} of {expected:,}")
+    print(f"   of which webhook sent → event row written: p50 {statistics.median(to_row):.0f} ms")
+    print(
+        f"   of which event written → published by the payments.deliver_event job: p50 {statistics.median(queued):.0f} ms"
+        f"  p99 {percentile(queued, 0.99):.0f} ms"
+    )
     print(
         f"   baseline, the webhook's own round trip:  p50 {statistics.median(round_trips):.0f} ms  p99 {percentile(round_trips, 0.99):.0f} ms"
     )
@@ -528,6 +568,9 @@ def main() -> None:
     parser.add_argument("--payments", type=int)
     parser.add_argument("--seconds", type=int, default=10, help="wrk duration")
     parser.add_argument("--only", choices=["invoices", "statement", "feed"])
+    parser.add_argument(
+        "--worker", choices=["simple", "fork", "both"], default="both", help="the RQ worker delivering events"
+    )
     args = parser.parse_args()
     students = args.students or (5_000 if args.small else 50_000)
     lines = args.lines or (100_000 if args.small else 1_000_000)
@@ -542,7 +585,8 @@ def main() -> None:
         if args.only in (None, "statement"):
             bench_statement(servers, lines, args.seconds)
         if args.only in (None, "feed"):
-            bench_feed(servers, streams, payments)
+            for kind in ("simple", "fork") if args.worker == "both" else (args.worker,):
+                bench_feed(servers, streams, payments, kind)
         print(
             f"\nmachine: {os.cpu_count()} cores; database: {'embedded' if servers.postgres else 'configured'}"
         )
