@@ -1,5 +1,6 @@
-"""Invoices: generated for a schedule's students, found by parents, paid by wallet, card or bank transfer
-(the invoice code as reference), charged late fees, and reminded of before they fall due."""
+"""Invoices: written in bulk for a schedule's students (or from an import), their codes, and who may see
+them (the student's linked guardians, the school's staff, finance). Paying is `payments.py`; late fees
+and reminders are `reminders.py`."""
 
 import re
 import secrets

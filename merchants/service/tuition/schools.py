@@ -38,7 +38,7 @@ from merchants.service.tuition.billing import (
     invoice_lines,
 )
 
-# The school's accountant (and owner) run billing; a cashier takes payments at the desk only.
+# The school's accountant (and owner) run billing; other staff only read.
 BILLERS = frozenset({StaffRole.OWNER, StaffRole.ACCOUNTANT})
 
 
