@@ -27,6 +27,7 @@ from payments.exceptions import (
     IntentNotFound,
     IntentNotRefundable,
     MerchantNotFound,
+    PaymentFailed,
     PaymentMethodRequired,
     UnknownProvider,
     UnknownPurpose,
@@ -183,6 +184,7 @@ def create_intent(
         body,
         lambda: _intent_out(intents.create_intent(session, who, **body.model_dump())),
         status_code=201,
+        keep_on=PaymentFailed,
     )
 
 
@@ -235,6 +237,7 @@ def confirm_intent(
         idempotency_key,
         body,
         lambda: _intent_out(intents.confirm_intent(session, who, intent_id, **body.model_dump())),
+        keep_on=PaymentFailed,
     )
 
 

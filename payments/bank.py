@@ -32,10 +32,11 @@ from sqlalchemy.orm import Session
 
 from hanoipay.ids import new_id
 from hanoipay.settings import get_settings
+from hanoipay.validation import describe, unstorable_paths
 from payments import events, ledger
-from payments.exceptions import InvalidSignature, MalformedWebhook
+from payments.exceptions import InvalidSignature, MalformedWebhook, UnknownCollectionAccount
 from payments.intents import apply_provider_status, cancel_expired_batch, intent_data
-from payments.models import BankTransaction, PaymentIntent, Wallet
+from payments.models import BankTransaction, CollectionAccount, PaymentIntent, Wallet
 from payments.money import MAX_AMOUNT
 from payments.payouts import queue_payout
 from payments.providers.vietqr import REFERENCE_PREFIX
@@ -114,9 +115,30 @@ def verify_signature(header: str | None, body: bytes, *, now: float | None = Non
 def parse_notification(body: bytes) -> BankNotification:
     """The notification in the body, or MalformedWebhook."""
     try:
-        return BankNotification.model_validate(json.loads(body))
-    except (ValueError, ValidationError) as exc:
+        document = json.loads(body)
+    except ValueError as exc:
+        raise MalformedWebhook(f"The notification is not valid JSON: {exc}") from None
+    if unstorable := list(unstorable_paths(document)):
+        raise MalformedWebhook(describe(unstorable))
+    try:
+        return BankNotification.model_validate(document)
+    except ValidationError as exc:
         raise MalformedWebhook(f"The notification is not valid: {str(exc)[:300]}") from None
+
+
+def collects_on(session: Session, account: str) -> bool:
+    """True when `account` is one the platform collects on (main, configured, or an open registered one)."""
+    settings = get_settings()
+    if account == settings.vietqr_account or account in settings.vietqr_collection_accounts:
+        return True
+    return (
+        session.scalar(
+            select(CollectionAccount.account).where(
+                CollectionAccount.account == account, CollectionAccount.closed_at.is_(None)
+            )
+        )
+        is not None
+    )
 
 
 def references_in(description: str) -> list[str]:
@@ -126,7 +148,14 @@ def references_in(description: str) -> list[str]:
 
 
 def apply_notification(session: Session, note: BankNotification) -> dict[str, Any]:
-    """Record the transfer once, post it, and apply it to the intent its reference names."""
+    """Record the transfer once, post it, and apply it to the intent its reference names.
+
+    Money into an account the platform does not hold never pays an intent: the notification is refused.
+    """
+    if not collects_on(session, note.account):
+        raise UnknownCollectionAccount(
+            f"Account {note.account} is not one the platform collects on; the transfer was not applied."
+        )
     txn = session.scalars(
         pg_insert(BankTransaction)
         .values(

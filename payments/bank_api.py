@@ -14,7 +14,7 @@ from hanoipay.http import errors, raw_body, require_json
 from hanoipay.settings import get_settings
 from payments import bank, payouts
 from payments.banks import bank_by_bin
-from payments.exceptions import IntentNotFound, InvalidSignature, MalformedWebhook
+from payments.exceptions import IntentNotFound, InvalidSignature, MalformedWebhook, UnknownCollectionAccount
 from payments.intents import get_intent
 from payments.providers.vietqr import payload_for
 from payments.qr_image import render_png
@@ -109,7 +109,11 @@ class PayoutResults(BaseModel):
     results: list[payouts.PayoutResult] = Field(min_length=1, max_length=10_000)
 
 
-@router.post("/webhooks/bank", tags=["webhooks"], responses=errors(InvalidSignature, MalformedWebhook))
+@router.post(
+    "/webhooks/bank",
+    tags=["webhooks"],
+    responses=errors(InvalidSignature, MalformedWebhook, UnknownCollectionAccount),
+)
 def bank_webhook(
     request: Request, body: Annotated[bytes, Depends(raw_body)], session: DbSession
 ) -> dict[str, Any]:

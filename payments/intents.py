@@ -26,6 +26,7 @@ from payments.exceptions import (
     IntentNotConfirmable,
     IntentNotFound,
     MerchantNotFound,
+    PaymentFailed,
     PaymentMethodRequired,
     UnknownProvider,
     UnsupportedCurrency,
@@ -188,13 +189,29 @@ def _confirm(
         raise IntentNotFound(f"No payment intent {intent.id}.")
     chosen.prepare(session, who, intent, method)
     intent.provider = chosen.name
+    intent.last_payment_error = None
     if intent.capture_method == "manual":
         intent.capture_before = _now() + timedelta(hours=get_settings().capture_window_hours)
-        session.flush()  # the hold the provider places references the intent's row
-    apply_provider_status(session, intent, chosen.authorize(session, intent))
+    try:
+        # A refused payment undoes what it wrote (a ledger entry begun, a hold) but keeps the intent.
+        with session.begin_nested():
+            apply_provider_status(session, intent, chosen.authorize(session, intent))
+    except PaymentFailed as failure:
+        record_payment_failure(session, intent, failure.payment_error())
+        session.flush()
+        failure.extra["payment_intent"] = intent.id
+        raise
 
 
 TERMINAL = frozenset({"succeeded", "canceled"})
+
+
+def record_payment_failure(session: Session, intent: PaymentIntent, error: dict[str, str | None]) -> None:
+    """The payment did not go through: the intent waits for another payment method, with the error kept."""
+    intent.status = "requires_payment_method"
+    intent.last_payment_error = error
+    intent.updated_at = _now()
+    _publish(session, "payment_intent.payment_failed", intent)
 
 
 def apply_provider_status(
@@ -203,7 +220,7 @@ def apply_provider_status(
     status: str,
     *,
     amount: int | None = None,
-    error: str | None = None,
+    error: dict[str, str | None] | None = None,
 ) -> bool:
     """Apply what the provider says of an intent (at confirm, from a webhook or a settle job), once.
 
@@ -223,9 +240,7 @@ def apply_provider_status(
             intent.capture_before = _now() + timedelta(hours=get_settings().capture_window_hours)
         _publish(session, "payment_intent.amount_capturable_updated", intent)
     elif status == "failed":
-        intent.status = "requires_payment_method"
-        intent.last_error = error or "The payment failed."
-        _publish(session, "payment_intent.payment_failed", intent)
+        record_payment_failure(session, intent, error or PaymentFailed("The payment failed.").payment_error())
     elif status == "canceled":
         _cancel(session, intent, "provider", void=False)
     else:

@@ -3,7 +3,17 @@
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    text,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -176,7 +186,7 @@ class PaymentIntent(CreatedAt, Base):
     succeeded_at: Mapped[datetime | None]
     canceled_at: Mapped[datetime | None]
     cancellation_reason: Mapped[str | None] = mapped_column(String(32))
-    last_error: Mapped[str | None] = mapped_column(Text)
+    last_payment_error: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     next_action: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     reference: Mapped[str | None] = mapped_column(String(25), unique=True)
     expires_at: Mapped[datetime | None]
@@ -228,7 +238,7 @@ class IdempotencyKey(CreatedAt, Base):
     key: Mapped[str] = mapped_column(String(255), primary_key=True)
     request_hash: Mapped[str] = mapped_column(String(64))
     status_code: Mapped[int | None]
-    response: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    response_body: Mapped[bytes | None] = mapped_column(LargeBinary)
     expires_at: Mapped[datetime] = mapped_column(index=True)
 
 
@@ -262,6 +272,22 @@ class BankTransaction(CreatedAt, Base):
     intent_id: Mapped[str | None] = mapped_column(ForeignKey("payment_intent.id"), index=True)
     status: Mapped[str] = mapped_column(String(16))
     note: Mapped[str | None] = mapped_column(Text)
+
+
+class CollectionAccount(CreatedAt, Base):
+    """A bank account the platform collects on besides its main one (a stall's own account, for example).
+
+    A bank notification is applied only when its receiving account is the main collection account
+    (`HANOIPAY_VIETQR_ACCOUNT`), one listed in `HANOIPAY_VIETQR_COLLECTION_ACCOUNTS`, or an open row here.
+    """
+
+    __tablename__ = "collection_account"
+
+    account: Mapped[str] = mapped_column(String(32), primary_key=True)
+    bank_bin: Mapped[str] = mapped_column(String(8))
+    label: Mapped[str] = mapped_column(Text)
+    merchant_id: Mapped[str | None] = mapped_column(ForeignKey("merchant.id"), index=True)
+    closed_at: Mapped[datetime | None]
 
 
 class Payout(CreatedAt, Base):

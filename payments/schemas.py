@@ -1,13 +1,26 @@
 """Request and response models of the payment core's API."""
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 
 from payments.money import Amount
 
 Currency = Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code, e.g. VND")
+
+# Stripe's limits for metadata: at most 50 keys, names up to 40 characters, values up to 500, strings only.
+MAX_METADATA_KEYS = 50
+MetadataKey = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=40)]
+MetadataValue = Annotated[str, StringConstraints(strict=True, max_length=500)]
+Metadata = Annotated[
+    dict[MetadataKey, MetadataValue],
+    Field(
+        max_length=MAX_METADATA_KEYS,
+        description="Your own key-value pairs: at most 50 keys, names up to 40 characters, "
+        "string values up to 500 characters",
+    ),
+]
 
 
 class Strict(BaseModel):
@@ -58,7 +71,7 @@ class PaymentIntentCreate(Strict):
     return_url: str | None = Field(default=None, max_length=500)
     confirm: StrictBool = False
     description: str | None = Field(default=None, max_length=500)
-    metadata: dict[str, str] = Field(default_factory=dict, max_length=50)
+    metadata: Metadata = Field(default_factory=dict)
 
 
 class PaymentIntentConfirm(Strict):
@@ -76,6 +89,13 @@ class PaymentIntentCancel(Strict):
     cancellation_reason: Literal["duplicate", "fraudulent", "requested_by_customer", "abandoned"] | None = (
         None
     )
+
+
+class PaymentErrorOut(BaseModel):
+    type: str = Field(description="card_error, wallet_error or payment_error")
+    code: str = Field(description="card_declined, insufficient_funds, ...")
+    decline_code: str | None = Field(default=None, description="The card issuer's reason, for card errors")
+    message: str
 
 
 class PaymentIntentOut(Out):
@@ -99,7 +119,9 @@ class PaymentIntentOut(Out):
     succeeded_at: datetime | None
     canceled_at: datetime | None
     cancellation_reason: str | None
-    last_error: str | None
+    last_payment_error: PaymentErrorOut | None = Field(
+        description="Why the last payment attempt failed; cleared by the next attempt"
+    )
     next_action: dict[str, Any] | None
     expires_at: datetime | None
     amount_collected: int

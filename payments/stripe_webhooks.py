@@ -8,7 +8,7 @@ recorded and acknowledged, or Stripe would retry it for days.
 """
 
 import logging
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header
 from pydantic import BaseModel
@@ -25,11 +25,16 @@ from payments.exceptions import InvalidSignature, MalformedWebhook
 from payments.models import PaymentIntent, ProviderEvent, Refund
 from payments.providers.stripe import (
     ProviderNotConfigured,
+    StripeCharge,
+    StripeObjectMalformed,
+    StripePaymentIntent,
+    StripeRefund,
     WebhookEvent,
     adopting_refund,
     apply_outcome,
     is_current_attempt,
     outcome_of,
+    parse_stripe_object,
     record_refund_status,
     verify_webhook,
 )
@@ -76,60 +81,74 @@ def stripe_webhook(
 
 
 def apply_event(session: Session, event: WebhookEvent) -> bool:
-    """Record a verified event and apply it; False, changing nothing, if it was recorded before."""
-    if not _claim(session, event.id, event.type, event.payload):
-        return False
-    if event.type in PAYMENT_INTENT_EVENTS:
-        apply_payment_intent(session, event.object)
-    elif event.type == "charge.refunded":
-        charge = event.object
-        data = (charge.get("refunds") or {}).get("data") or []
-        apply_refunds(session, charge.get("payment_intent"), list(reversed(data)))
-    elif event.type in REFUND_EVENTS:
-        apply_refunds(session, event.object.get("payment_intent"), [event.object])
+    """Record a verified event and apply it; False, changing nothing, if it was recorded before.
+
+    The object is read into its typed form before anything is recorded: a signed event whose object
+    lacks a field we read is a 400 `malformed_webhook` that changes nothing.
+    """
+    try:
+        if event.type in PAYMENT_INTENT_EVENTS:
+            payment_intent = parse_stripe_object(StripePaymentIntent, event.object)
+            if not _claim(session, event.id, event.type, event.payload):
+                return False
+            apply_payment_intent(session, payment_intent)
+        elif event.type in REFUND_EVENTS | {"charge.refunded"}:
+            if event.type == "charge.refunded":
+                charge = parse_stripe_object(StripeCharge, event.object)
+                stripe_intent, stripe_refunds = charge.payment_intent, list(reversed(charge.refunds.data))
+            else:
+                refund = parse_stripe_object(StripeRefund, event.object)
+                stripe_intent, stripe_refunds = refund.payment_intent, [refund]
+            if not _claim(session, event.id, event.type, event.payload):
+                return False
+            apply_refunds(session, stripe_intent, stripe_refunds)
+        elif not _claim(session, event.id, event.type, event.payload):
+            return False
+    except StripeObjectMalformed as error:
+        raise MalformedWebhook(f"Event {event.id} ({event.type}): {error}"[:600]) from None
     return True
 
 
-def apply_payment_intent(session: Session, payment_intent: dict[str, Any]) -> bool:
+def apply_payment_intent(session: Session, payment_intent: StripePaymentIntent) -> bool:
     """Apply what a Stripe PaymentIntent says to the intent it belongs to; returns whether it changed."""
-    intent = _locked_intent(
-        session, _metadata(payment_intent).get("hanoipay_intent"), payment_intent.get("id")
-    )
+    intent = _locked_intent(session, payment_intent.metadata.get("hanoipay_intent"), payment_intent.id)
     if intent is None or not is_current_attempt(intent, payment_intent):
-        log.info("stripe event about %s matches no current intent", payment_intent.get("id"))
+        log.info("stripe event about %s matches no current intent", payment_intent.id)
         return False
     if intent.provider_ref is None:
-        intent.provider_ref = payment_intent["id"]
+        intent.provider_ref = payment_intent.id
     outcome = outcome_of(payment_intent)
     if outcome.status == "requires_action" and intent.status != "processing":
         return False  # only news to an intent still waiting for Stripe's answer; otherwise stale
     return apply_outcome(session, intent, outcome)
 
 
-def apply_refunds(
-    session: Session, stripe_intent_id: str | None, stripe_refunds: list[dict[str, Any]]
-) -> None:
+def apply_refunds(session: Session, stripe_intent_id: str | None, stripe_refunds: list[StripeRefund]) -> None:
     """Bring the intent's refunds in line with Stripe's: update ours, record those made at Stripe."""
     named = next(
-        (_metadata(r)["hanoipay_intent"] for r in stripe_refunds if "hanoipay_intent" in _metadata(r)), None
+        (r.metadata["hanoipay_intent"] for r in stripe_refunds if "hanoipay_intent" in r.metadata), None
     )
     intent = _locked_intent(session, named, stripe_intent_id)
     if intent is None:
         log.info("stripe refunds of %s match no intent", stripe_intent_id)
         return
     for stripe_refund in stripe_refunds:
-        ours = _metadata(stripe_refund).get("hanoipay_refund")
+        ours = stripe_refund.metadata.get("hanoipay_refund")
         refund = session.get(Refund, ours, with_for_update=True, populate_existing=True) if ours else None
         if refund is not None and refund.intent_id == intent.id:
-            record_refund_status(refund, stripe_refund.get("status"))
+            record_refund_status(refund, stripe_refund.status)
         else:
             _adopt_refund(session, intent, stripe_refund)
 
 
-def _adopt_refund(session: Session, intent: PaymentIntent, stripe_refund: dict[str, Any]) -> None:
+def _adopt_refund(session: Session, intent: PaymentIntent, stripe_refund: StripeRefund) -> None:
     """Record, once, a refund Stripe made that the platform did not ask for (or lost the record of)."""
-    status = stripe_refund.get("status")
-    if status not in ("succeeded", "pending"):
+    status: Literal["succeeded", "pending"]
+    if stripe_refund.status == "succeeded":
+        status = "succeeded"
+    elif stripe_refund.status == "pending":
+        status = "pending"
+    else:
         return
     if intent.status != "succeeded":
         raise RefundBeforePayment(
@@ -137,19 +156,19 @@ def _adopt_refund(session: Session, intent: PaymentIntent, stripe_refund: dict[s
         )
     savepoint = session.begin_nested()
     try:
-        if _claim(session, f"refund:{stripe_refund['id']}", "refund", stripe_refund):
+        if _claim(session, f"refund:{stripe_refund.id}", "refund", stripe_refund.model_dump()):
             with adopting_refund(session, status):
                 refunds.create_refund(
                     session,
                     STRIPE,
                     intent.id,
-                    amount=int(stripe_refund["amount"]),
-                    reason=f"Refunded at Stripe ({stripe_refund['id']})",
+                    amount=stripe_refund.amount,
+                    reason=f"Refunded at Stripe ({stripe_refund.id})",
                 )
         savepoint.commit()
     except HanoiPayError as error:
         savepoint.rollback()
-        log.error("could not record stripe refund %s of %s: %s", stripe_refund["id"], intent.id, error.detail)
+        log.error("could not record stripe refund %s of %s: %s", stripe_refund.id, intent.id, error.detail)
 
 
 def _claim(session: Session, external_id: str, type: str, payload: dict[str, Any]) -> bool:
@@ -177,8 +196,3 @@ def _locked_intent(session: Session, intent_id: Any, stripe_intent_id: Any) -> P
         .with_for_update()
         .execution_options(populate_existing=True)
     ).first()
-
-
-def _metadata(stripe_object: dict[str, Any]) -> dict[str, Any]:
-    metadata = stripe_object.get("metadata")
-    return metadata if isinstance(metadata, dict) else {}

@@ -6,7 +6,7 @@ Merchant onboarding moves out of the payment core: the core's `merchant` row kee
 still pending is moved from unapplied receipts to payout clearing, as new payouts are when queued.
 
 Revision ID: 0010
-Revises: 0003
+Revises: 0004
 Create Date: 2026-11-25 21:41:00
 """
 
@@ -19,7 +19,7 @@ from sqlalchemy.dialects import postgresql
 from hanoipay.ids import new_id
 
 revision: str = "0010"
-down_revision: str | None = "0003"
+down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

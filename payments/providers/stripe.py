@@ -19,15 +19,15 @@ caller writes anything, so no money object is left half-written.
 
 import json
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import stripe
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, model_validator
 from sqlalchemy.orm import Session
 
 from hanoipay.auth.service import Principal
@@ -35,6 +35,7 @@ from hanoipay.errors import HanoiPayError, InvalidRequest
 from hanoipay.ids import new_id
 from hanoipay.jobs import enqueue_after_commit
 from hanoipay.settings import get_settings
+from hanoipay.validation import describe, unstorable_paths
 from payments import ledger
 from payments.exceptions import (
     AmountExceedsCapturable,
@@ -43,6 +44,7 @@ from payments.exceptions import (
     IntentNotCapturable,
     InvalidSignature,
     MalformedWebhook,
+    PaymentFailed,
     PaymentMethodRequired,
 )
 from payments.intents import apply_provider_status
@@ -73,10 +75,10 @@ class ProviderNotConfigured(InvalidRequest):
     title = "Payment provider not configured"
 
 
-class CardDeclined(HanoiPayError):
-    status = 402
+class CardDeclined(PaymentFailed):
     code = "card_declined"
     title = "Card declined"
+    error_type = "card_error"
 
 
 class InvalidPaymentMethod(InvalidRequest):
@@ -95,8 +97,86 @@ class Outcome:
 
     status: Status
     amount: int | None = None
-    error: str | None = None
+    error: dict[str, str | None] | None = None
     next_action: dict[str, Any] | None = None
+
+
+class StripeObjectMalformed(ValueError):
+    """A Stripe object (an API answer or a webhook's) lacks a field we read, or holds the wrong type."""
+
+
+class _StripeModel(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _storable(cls, data: Any) -> Any:
+        if isinstance(data, dict) and (unstorable := list(unstorable_paths(data))):
+            raise ValueError(describe(unstorable))
+        return data
+
+
+class StripePaymentError(_StripeModel):
+    """Stripe's `last_payment_error`."""
+
+    type: str | None = Field(default=None, max_length=64)
+    code: str | None = Field(default=None, max_length=64)
+    decline_code: str | None = Field(default=None, max_length=64)
+    message: str | None = Field(default=None, max_length=1000)
+
+
+class StripePaymentIntent(_StripeModel):
+    """The fields of a Stripe PaymentIntent this platform reads."""
+
+    id: str = Field(min_length=1, max_length=255)
+    status: str = Field(min_length=1, max_length=64)
+    amount_received: StrictInt | None = Field(default=None, ge=0)
+    amount_capturable: StrictInt | None = Field(default=None, ge=0)
+    next_action: dict[str, Any] | None = None
+    last_payment_error: StripePaymentError | None = None
+    metadata: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _amounts_of_the_status(self) -> "StripePaymentIntent":
+        if self.status == "succeeded" and self.amount_received is None:
+            raise ValueError("a succeeded PaymentIntent must carry amount_received")
+        if self.status == "requires_capture" and self.amount_capturable is None:
+            raise ValueError("a PaymentIntent that requires capture must carry amount_capturable")
+        return self
+
+
+class StripeRefund(_StripeModel):
+    """The fields of a Stripe Refund this platform reads."""
+
+    id: str = Field(min_length=1, max_length=255)
+    amount: StrictInt = Field(gt=0)
+    status: str | None = Field(default=None, max_length=64)
+    payment_intent: str | None = Field(default=None, max_length=255)
+    metadata: dict[str, str] = Field(default_factory=dict)
+
+
+class _StripeRefundList(_StripeModel):
+    data: list[StripeRefund] = Field(default_factory=list)
+
+
+class StripeCharge(_StripeModel):
+    """The fields of a Stripe Charge (`charge.refunded`) this platform reads."""
+
+    payment_intent: str | None = Field(default=None, max_length=255)
+    refunds: _StripeRefundList = Field(default_factory=_StripeRefundList)
+
+
+StripeObject = TypeVar("StripeObject", bound=_StripeModel)
+
+
+def parse_stripe_object(model: type[StripeObject], data: Any) -> StripeObject:
+    """`data` as the typed Stripe object, or StripeObjectMalformed naming what is wrong."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        raise StripeObjectMalformed(
+            f"not a Stripe {model.__name__.removeprefix('Stripe')}: {error}"
+        ) from None
 
 
 class _EventData(BaseModel):
@@ -119,21 +199,42 @@ class WebhookEvent:
     payload: dict[str, Any]
 
 
-def outcome_of(payment_intent: Mapping[str, Any]) -> Outcome:
+def outcome_of(payment_intent: StripePaymentIntent) -> Outcome:
     """What a Stripe PaymentIntent (an API answer or a webhook's object) says about our intent."""
-    status = payment_intent.get("status")
+    status = payment_intent.status
     if status == "succeeded":
-        return Outcome("succeeded", amount=int(payment_intent["amount_received"]))
+        return Outcome("succeeded", amount=payment_intent.amount_received)
     if status == "requires_capture":
-        return Outcome("requires_capture", amount=int(payment_intent["amount_capturable"]))
+        return Outcome("requires_capture", amount=payment_intent.amount_capturable)
     if status == "requires_action":
-        return Outcome("requires_action", next_action=payment_intent.get("next_action"))
+        return Outcome("requires_action", next_action=payment_intent.next_action)
     if status == "processing":
         return Outcome("processing")
     if status == "canceled":
         return Outcome("canceled")
-    error = payment_intent.get("last_payment_error") or {}
-    return Outcome("failed", error=error.get("message") or "The card payment did not go through.")
+    error = payment_intent.last_payment_error or StripePaymentError()
+    return Outcome("failed", error=card_error(error.message, error.code, error.decline_code))
+
+
+def card_error(
+    message: str | None, code: str | None = None, decline_code: str | None = None
+) -> dict[str, str | None]:
+    """A card's failure as the intent's `last_payment_error`."""
+    return {
+        "type": "card_error",
+        "code": code or "card_declined",
+        "decline_code": decline_code,
+        "message": message or "The card payment did not go through.",
+    }
+
+
+def _answer(data: Any, doing: str) -> StripePaymentIntent:
+    """A PaymentIntent Stripe's API answered with; one we cannot read is Stripe being unavailable."""
+    try:
+        return parse_stripe_object(StripePaymentIntent, data)
+    except StripeObjectMalformed as error:
+        log.error("stripe answered with a malformed PaymentIntent while trying to %s: %s", doing, error)
+        raise ProviderUnavailable(f"Stripe's answer could not be read; could not {doing}.") from None
 
 
 def apply_outcome(session: Session, intent: PaymentIntent, outcome: Outcome) -> bool:
@@ -146,10 +247,10 @@ def apply_outcome(session: Session, intent: PaymentIntent, outcome: Outcome) -> 
     return changed
 
 
-def is_current_attempt(intent: PaymentIntent, payment_intent: Mapping[str, Any]) -> bool:
+def is_current_attempt(intent: PaymentIntent, payment_intent: StripePaymentIntent) -> bool:
     """True when a Stripe PaymentIntent belongs to the intent's latest confirm, not an abandoned one."""
-    attempt = (payment_intent.get("metadata") or {}).get("hanoipay_attempt")
-    return payment_intent.get("id") == intent.provider_ref or (
+    attempt = payment_intent.metadata.get("hanoipay_attempt")
+    return payment_intent.id == intent.provider_ref or (
         attempt is not None and attempt == intent.metadata_.get(ATTEMPT)
     )
 
@@ -177,6 +278,8 @@ def verify_webhook(payload: bytes, signature: str | None) -> WebhookEvent:
         event = _Event.model_validate(payload_json)
     except (ValueError, ValidationError) as error:
         raise MalformedWebhook(f"The webhook body is not a Stripe event: {str(error)[:300]}") from None
+    if unstorable := list(unstorable_paths(payload_json)):
+        raise MalformedWebhook(describe(unstorable))
     return WebhookEvent(event.id, event.type, event.data.object, payload_json)
 
 
@@ -273,9 +376,11 @@ class StripeProvider:
         except stripe.StripeError as error:
             raise _unavailable(error, "confirm the card payment") from None
         intent.provider_ref = created.id
-        outcome = outcome_of(created.to_dict())
+        outcome = outcome_of(_answer(created.to_dict(), "confirm the card payment"))
         if outcome.status == "failed":
-            raise CardDeclined(outcome.error or "The card was declined.")
+            failure = outcome.error or card_error(None)
+            message = failure["message"] or "The card was declined."
+            raise CardDeclined(message, decline_code=failure["decline_code"])
         if outcome.status == "canceled":
             raise ProviderUnavailable(f"Stripe canceled the card payment {created.id} as it was confirmed.")
         intent.next_action = outcome.next_action
@@ -356,8 +461,9 @@ class StripeProvider:
             try:
                 replayed = client.v1.payment_intents.create(_create_params(intent), _confirm_key(intent))
             except (stripe.CardError, stripe.InvalidRequestError) as error:
-                message = error.user_message or "The card payment did not go through."
-                return apply_outcome(session, intent, Outcome("failed", error=message))
+                decline = error.error.decline_code if error.error else None
+                failed = Outcome("failed", error=card_error(error.user_message, error.code, decline))
+                return apply_outcome(session, intent, failed)
             except stripe.StripeError as error:
                 raise _unavailable(error, "say where the payment stands") from None
             intent.provider_ref = replayed.id
@@ -365,7 +471,7 @@ class StripeProvider:
             current = client.v1.payment_intents.retrieve(intent.provider_ref)
         except stripe.StripeError as error:
             raise _unavailable(error, "say where the payment stands") from None
-        return apply_outcome(session, intent, outcome_of(current.to_dict()))
+        return apply_outcome(session, intent, outcome_of(_answer(current.to_dict(), "settle the payment")))
 
     def settle_refund(self, session: Session, intent: PaymentIntent, refund: Refund) -> bool:
         """Repeat a refund whose answer was lost (Stripe replays it) and record its status."""
