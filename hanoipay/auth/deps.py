@@ -32,11 +32,15 @@ def current_principal(request: Request, token: Annotated[str | None, Depends(oau
             raise Unauthorized("Send a bearer token: a JWT from /v1/auth/token or an API key.")
         if request.method not in SAFE_METHODS and not is_same_origin(request):
             raise CrossSiteRequest("A signed-in browser may change things only from HanoiPay's own pages.")
-        return signed_in
+        return _still_member(signed_in)
     if token.startswith(API_KEY_PREFIX):
         with SessionLocal() as session:
             return principal_from_api_key(session, token)
-    principal = principal_from_token(token)
+    return _still_member(principal_from_token(token))
+
+
+def _still_member(principal: Principal) -> Principal:
+    """Refuse a merchant staff token (or session cookie) whose user has left the merchant since."""
     if principal.merchant_id is None:
         return principal
     with SessionLocal() as session:
