@@ -12,7 +12,8 @@ moves it out. Unmatched, late and excess money stays there, flagged for reconcil
 A domain that collects on accounts or references of its own (a market stall's account, a school's
 invoice codes) registers a `Collector`: a transfer that names no intent's reference is offered to each
 collector, which may apply it to an intent it creates (`apply_to_intent`) or keep it for a merchant to
-confirm (`hold_for_merchant`). `platform_collects_on` tells which accounts the platform collects on.
+confirm (`hold_for_merchant`). A stall's account is opened with `open_collection_account`, so
+`collects_on` counts it as one the platform collects on.
 """
 
 import hashlib
@@ -65,10 +66,9 @@ class BankNotification(BaseModel):
 
 @dataclass(frozen=True)
 class Collector:
-    """A domain's own collection: the accounts it holds, and a claim on transfers no reference matched."""
+    """A domain's claim on transfers that no intent's reference matched (True when it took the transfer)."""
 
     name: str
-    holds_account: Callable[[Session, str], bool]
     claim: Callable[[Session, BankTransaction], bool]
 
 
@@ -78,13 +78,6 @@ _collectors: dict[str, Collector] = {}
 def register_collector(collector: Collector) -> None:
     """Offer unmatched transfers to `collector` (registered once per process by its domain)."""
     _collectors[collector.name] = collector
-
-
-def platform_collects_on(session: Session, account: str) -> bool:
-    """True for the platform's collection account and every account a registered collector holds."""
-    if account == get_settings().vietqr_account:
-        return True
-    return any(c.holds_account(session, account) for c in _collectors.values())
 
 
 def sign(body: bytes, *, kid: str, secret: str, timestamp: int | None = None) -> str:
@@ -139,6 +132,14 @@ def collects_on(session: Session, account: str) -> bool:
         )
         is not None
     )
+
+
+def open_collection_account(
+    session: Session, *, account: str, bank_bin: str, label: str, merchant_id: str | None = None
+) -> None:
+    """Count `account` (a market stall's own account) as one the platform collects on, from now on."""
+    session.add(CollectionAccount(account=account, bank_bin=bank_bin, label=label, merchant_id=merchant_id))
+    session.flush()
 
 
 def references_in(description: str) -> list[str]:

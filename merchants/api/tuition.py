@@ -57,7 +57,7 @@ from merchants.service.markets import business_day
 from merchants.service.tuition import imports, invoices, reports, schools
 from merchants.service.tuition.billing import Adjustment, Item, LateFeeRule, Share
 from merchants.service.tuition.payments import pay_invoice
-from payments.exceptions import IdempotencyKeyReused, InsufficientFunds, WalletNotFound
+from payments.exceptions import IdempotencyKeyReused, InsufficientFunds, PaymentFailed, WalletNotFound
 from payments.idempotency import IdempotencyHeader, run_idempotent
 from payments.qr_image import render_png
 from payments.schemas import PaymentIntentOut
@@ -277,6 +277,7 @@ def get_invoice(invoice_id: str, session: DbSession, who: Caller) -> InvoiceDeta
         AmountExceedsBalance,
         PartialPaymentNotAllowed,
         InsufficientFunds,
+        PaymentFailed,
         WalletNotFound,
         IdempotencyKeyReused,
     ),
@@ -308,6 +309,7 @@ def pay(
             )
         ),
         status_code=201,
+        keep_on=PaymentFailed,
     )
 
 

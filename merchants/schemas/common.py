@@ -4,15 +4,13 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from hanoipay.validation import is_storable
+
 
 def _storable(value: str) -> str:
-    """Refuse text PostgreSQL cannot store (NUL) or that is not valid Unicode (lone surrogates)."""
-    if "\x00" in value:
-        raise ValueError("must not contain NUL characters")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError("must be valid Unicode (no lone surrogates)") from None
+    """Refuse text PostgreSQL cannot store (NUL, lone surrogates)."""
+    if not is_storable(value):
+        raise ValueError("must not contain NUL characters or unpaired surrogates")
     return value
 
 

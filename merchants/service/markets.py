@@ -104,6 +104,14 @@ def create_stall(
         try:
             with session.begin_nested():
                 session.add(stall)
+                session.flush()
+                bank.open_collection_account(
+                    session,
+                    account=stall.collection_account,
+                    bank_bin=stall.collection_bank_bin,
+                    label=f"stall {stall.code} of {stall.market_id}",
+                    merchant_id=merchant_id,
+                )
             return stall
         except IntegrityError as error:
             if "uq_stall_market_id_code" in str(error.orig):
@@ -168,11 +176,6 @@ def start_sale(
 # The bank's side: transfers to a stall's own account ---------------------------------------------------
 
 
-def holds_account(session: Session, account: str) -> bool:
-    """True when `account` is a stall's collection account."""
-    return session.scalar(select(Stall.id).where(Stall.collection_account == account)) is not None
-
-
 def claim_transfer(session: Session, txn: BankTransaction) -> bool:
     """Attribute a transfer to a stall by its account and keep it for the vendor to confirm."""
     stall = session.scalar(select(Stall).where(Stall.collection_account == txn.account))
@@ -197,7 +200,7 @@ def claim_transfer(session: Session, txn: BankTransaction) -> bool:
     return True
 
 
-COLLECTOR = bank.Collector(name="market_stalls", holds_account=holds_account, claim=claim_transfer)
+COLLECTOR = bank.Collector(name="market_stalls", claim=claim_transfer)
 
 
 def _transfer_for_update(session: Session, who: Principal, transfer_id: str) -> StallTransfer:

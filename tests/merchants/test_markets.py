@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from hanoipay.db import job_session
 from payments import ledger
-from payments.bank import platform_collects_on
+from payments.bank import collects_on
 from payments.models import BankTransaction, Payout
 from payments.vietqr import parse_payload
 from tests.factories import auth, make_merchant, make_staff, make_user
@@ -56,8 +56,8 @@ class TestStalls:
         refused = api.post("/v1/stalls", json=body | {"code": "C1"}, headers=auth(owner))
         assert refused.status_code == 403
         with job_session() as session:
-            assert platform_collects_on(session, stall.json()["collection_account"])
-            assert not platform_collects_on(session, "12345678")
+            assert collects_on(session, stall.json()["collection_account"])
+            assert not collects_on(session, "12345678")
 
     def test_the_png_sign_decodes_to_the_stalls_static_code(self, api):
         vendor = make_merchant()

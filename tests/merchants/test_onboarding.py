@@ -51,7 +51,7 @@ class TestRegistration:
             ({"payout_account": "12-34"}, 422, "invalid_payout_account"),
             ({"payout_account": "123"}, 422, "invalid_payout_account"),
             ({"payout_account_name": "!!!"}, 422, "invalid_payout_account"),
-            ({"payout_account_name": "Lan\u0000"}, 422, "validation_error"),
+            ({"payout_account_name": "Lan\u0000"}, 422, "invalid_characters"),
             ({"fee_plan": "free"}, 422, "validation_error"),
             ({"fee_plan": "custom"}, 422, "unknown_fee_plan"),
             ({"kind": "bank"}, 422, "validation_error"),

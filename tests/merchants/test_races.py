@@ -83,10 +83,11 @@ class TestBadInput:
             {"provider": "wallet", "amount": 0},
             {"provider": "wallet", "amount": "all"},
             {"provider": "wallet", "wallet_id": wallet.id, "tip": 1},
-            {"provider": "wallet", "wallet_id": "w\u0000"},
         ):
             r = api.post(path, json=body, headers=auth(parent))
             assert (r.status_code, r.json()["code"]) == (422, "validation_error"), body
+        nul = api.post(path, json={"provider": "wallet", "wallet_id": "w\u0000"}, headers=auth(parent))
+        assert (nul.status_code, nul.json()["code"]) == (422, "invalid_characters")
         poor = api.post(path, json={"provider": "wallet", "wallet_id": wallet.id}, headers=auth(parent))
         assert (poor.status_code, poor.json()["code"]) == (402, "insufficient_funds")
         assert count(PaymentIntent) == 1  # the wallet's funding only

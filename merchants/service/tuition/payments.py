@@ -105,10 +105,6 @@ def record_refund(session: Session, intent: PaymentIntent, refund: Refund) -> No
 # The bank's side: transfers naming an invoice code ------------------------------------------------------
 
 
-def _never_holds(session: Session, account: str) -> bool:
-    return False
-
-
 def claim_transfer(session: Session, txn: BankTransaction) -> bool:
     """Apply a transfer naming an open invoice's code; any excess follows the school's rule."""
     for code in codes_in(txn.description):
@@ -133,4 +129,4 @@ def claim_transfer(session: Session, txn: BankTransaction) -> bool:
     return False
 
 
-COLLECTOR = bank.Collector(name="tuition_invoices", holds_account=_never_holds, claim=claim_transfer)
+COLLECTOR = bank.Collector(name="tuition_invoices", claim=claim_transfer)
