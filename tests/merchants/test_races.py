@@ -90,7 +90,15 @@ class TestBadInput:
         assert (nul.status_code, nul.json()["code"]) == (422, "invalid_characters")
         poor = api.post(path, json={"provider": "wallet", "wallet_id": wallet.id}, headers=auth(parent))
         assert (poor.status_code, poor.json()["code"]) == (402, "insufficient_funds")
-        assert count(PaymentIntent) == 1  # the wallet's funding only
+        # The declined attempt stays on its intent (as Stripe keeps it); no money moved to the school.
+        assert count(PaymentIntent, PaymentIntent.purpose == "tuition_invoice") == 1
+        assert (
+            count(
+                PaymentIntent, PaymentIntent.status == "succeeded", PaymentIntent.purpose == "tuition_invoice"
+            )
+            == 0
+        )
+        assert invoice_of(api, school, "HS0000")["paid_amount"] == 0
 
     def test_the_payout_report_must_be_signed_and_well_formed(self, api):
         unsigned = api.post(
