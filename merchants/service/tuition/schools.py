@@ -21,6 +21,7 @@ from merchants.models import (
     FeeItem,
     FeeSchedule,
     Guardian,
+    Invoice,
     MerchantKind,
     MerchantProfile,
     SchoolClass,
@@ -37,6 +38,7 @@ from merchants.service.tuition.billing import (
     check_shares,
     invoice_lines,
 )
+from payments.models import Merchant
 
 # The school's accountant (and owner) run billing; other staff only read.
 BILLERS = frozenset({StaffRole.OWNER, StaffRole.ACCOUNTANT})
@@ -234,3 +236,22 @@ def add_adjustment(
     session.add(row)
     session.flush()
     return row
+
+
+def list_schools(session: Session) -> list[tuple[str, str]]:
+    """Every school's id and name, for parents choosing their child's school."""
+    rows = session.execute(
+        select(Merchant.id, Merchant.name)
+        .join(MerchantProfile, MerchantProfile.merchant_id == Merchant.id)
+        .where(MerchantProfile.kind == MerchantKind.SCHOOL)
+        .order_by(Merchant.name)
+        .limit(1000)
+    )
+    return [(row[0], row[1]) for row in rows]
+
+
+def school_terms(session: Session, school_id: str) -> list[str]:
+    """The terms a school has billed or scheduled, newest name first."""
+    scheduled = select(FeeSchedule.term).where(FeeSchedule.merchant_id == school_id)
+    billed = select(Invoice.term).where(Invoice.merchant_id == school_id).distinct()
+    return sorted({*session.scalars(scheduled), *session.scalars(billed)}, reverse=True)
