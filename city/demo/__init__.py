@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 from city.app import create_app
 from city.cli import print_verify_report
 from city.demo.city import City, Scenario, console
+from city.demo.merchants import MerchantsScenario
 from city.demo.payments import PaymentsScenario
 from hanoipay.db import job_session
 from hanoipay.runtime import start_runtime
@@ -29,7 +30,7 @@ from payments.models import Event
 
 def scenarios() -> list[Scenario]:
     """The day's scenarios, in the order they play."""
-    return [PaymentsScenario()]
+    return [PaymentsScenario(), MerchantsScenario()]
 
 
 def _serve() -> tuple[uvicorn.Server, str]:

@@ -77,6 +77,20 @@ def list_classes(school_id: str, session: DbSession, who: Caller) -> list[ClassO
     return [ClassOut.model_validate(c) for c in schools.list_classes(session, who, school_id)]
 
 
+@router.get("/schools/{school_id}/students", responses=SCHOOL)
+def find_students(
+    school_id: str,
+    session: DbSession,
+    who: Caller,
+    code: Annotated[str | None, Query(max_length=20)] = None,
+    class_id: Annotated[str | None, Query(max_length=40)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[StudentOut]:
+    """The school's students, found by code or class (the school's staff)."""
+    rows = schools.find_students(session, who, school_id, code=code, class_id=class_id, limit=limit)
+    return [StudentOut.model_validate(s) for s in rows]
+
+
 @router.post("/schools/{school_id}/students", status_code=201, responses=errors(StudentCodeTaken) | SCHOOL)
 def add_student(school_id: str, body: StudentCreate, session: DbSession, who: Caller) -> StudentOut:
     """Enrol a student with their guardians (owner, accountant)."""

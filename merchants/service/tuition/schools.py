@@ -119,6 +119,19 @@ def add_student(
     return student
 
 
+def find_students(
+    session: Session, who: Principal, school_id: str, *, code: str | None, class_id: str | None, limit: int
+) -> list[Student]:
+    """The school's students, by code or class, in code order (the school's staff)."""
+    require_school(session, who, school_id, frozenset(StaffRole))
+    query = select(Student).where(Student.merchant_id == school_id)
+    if code:
+        query = query.where(Student.code == code)
+    if class_id:
+        query = query.where(Student.class_id == class_id)
+    return list(session.scalars(query.order_by(Student.code).limit(limit)))
+
+
 def get_student(session: Session, who: Principal, school_id: str, student_id: str) -> Student:
     """A student of the school."""
     require_school(session, who, school_id, frozenset(StaffRole))
