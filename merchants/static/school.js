@@ -4,6 +4,13 @@
   const data = HanoiPay.pageData();
   const text = data.messages;
 
+  // A bad row's problem in the page's language, from its stable code; the API's English otherwise.
+  function explain(error) {
+    const template = data.errors[error.code];
+    if (!template) return error.message;
+    return template.replace(/%\((\w+)\)s/g, (_, name) => String(error[name] ?? ""));
+  }
+
   document.getElementById("import-form").addEventListener("submit", async function (event) {
     event.preventDefault();
     const kind = document.getElementById("import-kind").value;
@@ -24,10 +31,10 @@
       result.textContent = text.imported.replace("%(count)s", answer.imported);
       return;
     }
-    result.textContent = text.refused + " " + answer.detail;
+    result.textContent = answer.errors ? text.refused.replace("%(count)s", answer.errors.length) : answer.detail;
     for (const error of answer.errors || []) {
       const row = document.createElement("tr");
-      for (const value of [error.line, error.column, error.message]) {
+      for (const value of [error.line, error.column, explain(error)]) {
         const cell = document.createElement("td");
         cell.textContent = String(value);
         row.append(cell);

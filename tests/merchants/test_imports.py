@@ -85,7 +85,13 @@ class TestStudentImport:
             api, school, accountant, "students", (STUDENTS + "HS001,An,1A,2019-05-12,,,\n").encode()
         )
         assert again.json()["errors"] == [
-            {"line": 2, "column": "student_code", "message": "HS001 is already a student of this school"}
+            {
+                "line": 2,
+                "column": "student_code",
+                "code": "already_enrolled",
+                "message": "HS001 is already a student of this school",
+                "value": "HS001",
+            }
         ]
         columns = upload(api, school, accountant, "students", b"code,name\nHS9,An\n")
         assert (columns.status_code, columns.json()["code"]) == (422, "csv_bad_columns")

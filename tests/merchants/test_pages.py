@@ -153,7 +153,8 @@ class TestSchoolPage:
         page.get_by_role("button", name="Nhập", exact=True).click()
         errors = page.get_by_role("table", name="Các dòng cần sửa")
         expect(errors.get_by_role("row")).to_have_count(3)
-        expect(errors).to_contain_text("HS0100 is also on line 2")
+        expect(errors).to_contain_text("HS0100 đã có ở dòng 2")
+        expect(page.locator("#import-result")).to_have_text("Tệp chưa được nhập: có 2 lỗi cần sửa.")
         screenshot(page, "merchants-school-import-refused")
         good = tmp_path / "hoc-sinh-dung.csv"
         good.write_text(

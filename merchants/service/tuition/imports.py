@@ -70,9 +70,9 @@ class Report:
 
     errors: list[dict[str, Any]] = field(default_factory=list)
 
-    def bad(self, line: int, column: str, message: str) -> None:
-        """Note a bad value."""
-        self.errors.append({"line": line, "column": column, "message": message})
+    def bad(self, line: int, column: str, code: str, message: str, **params: Any) -> None:
+        """Note a bad value: where, a stable code (pages translate it with `params`), and why in English."""
+        self.errors.append({"line": line, "column": column, "code": code, "message": message, **params})
 
 
 def read_rows(data: bytes, columns: tuple[str, ...]) -> list[tuple[int, dict[str, str]]]:
@@ -113,7 +113,7 @@ def _date(report: Report, line: int, column: str, value: str) -> date | None:
     try:
         return date.fromisoformat(value)
     except ValueError:
-        report.bad(line, column, f"{value!r} is not a date (YYYY-MM-DD)")
+        report.bad(line, column, "not_a_date", f"{value!r} is not a date (YYYY-MM-DD)", value=value)
         return None
 
 
@@ -122,17 +122,24 @@ def _text(
 ) -> str | None:
     if not value:
         if required:
-            report.bad(line, column, "is empty")
+            report.bad(line, column, "empty", "is empty")
         return None
     if len(value) > limit:
-        report.bad(line, column, f"is longer than {limit} characters")
+        report.bad(line, column, "too_long", f"is longer than {limit} characters", limit=limit)
         return None
     return value
 
 
 def _width_ok(report: Report, line: int, row: dict[str, str], columns: tuple[str, ...]) -> bool:
     if "__width__" in row:
-        report.bad(line, "*", f"has {row['__width__']} values, not {len(columns)}")
+        report.bad(
+            line,
+            "*",
+            "wrong_width",
+            f"has {row['__width__']} values, not {len(columns)}",
+            found=int(row["__width__"]),
+            expected=len(columns),
+        )
         return False
     return True
 
@@ -149,11 +156,30 @@ def import_students(session: Session, who: Principal, school_id: str, data: byte
             continue
         code = row["student_code"]
         if not _CODE.fullmatch(code):
-            report.bad(line, "student_code", f"{code!r} is not 1 to 20 letters, digits, - or _")
+            report.bad(
+                line,
+                "student_code",
+                "bad_code",
+                f"{code!r} is not 1 to 20 letters, digits, - or _",
+                value=code,
+            )
         elif code in seen:
-            report.bad(line, "student_code", f"{code} is also on line {seen[code]}")
+            report.bad(
+                line,
+                "student_code",
+                "duplicate",
+                f"{code} is also on line {seen[code]}",
+                value=code,
+                other_line=seen[code],
+            )
         elif code in existing:
-            report.bad(line, "student_code", f"{code} is already a student of this school")
+            report.bad(
+                line,
+                "student_code",
+                "already_enrolled",
+                f"{code} is already a student of this school",
+                value=code,
+            )
         else:
             seen[code] = line
         name = _text(report, line, "full_name", row["full_name"], 200)
@@ -162,11 +188,11 @@ def import_students(session: Session, who: Principal, school_id: str, data: byte
         guardian = _text(report, line, "guardian_name", row["guardian_name"], 200, required=False)
         phone, email = row["guardian_phone"] or None, row["guardian_email"] or None
         if phone and not _PHONE.fullmatch(phone):
-            report.bad(line, "guardian_phone", f"{phone!r} is not a phone number")
+            report.bad(line, "guardian_phone", "bad_phone", f"{phone!r} is not a phone number", value=phone)
         if email and not _EMAIL.fullmatch(email):
-            report.bad(line, "guardian_email", f"{email!r} is not an email address")
+            report.bad(line, "guardian_email", "bad_email", f"{email!r} is not an email address", value=email)
         if (phone or email) and not guardian:
-            report.bad(line, "guardian_name", "is empty, but a phone or email is given")
+            report.bad(line, "guardian_name", "guardian_missing", "is empty, but a phone or email is given")
         good.append(
             {
                 "code": code,
@@ -221,24 +247,30 @@ def _adjustment(report: Report, line: int, row: dict[str, str]) -> Adjustment | 
     kind, value, reason = row["adjustment_kind"], row["adjustment_value"], row["adjustment_reason"]
     if not kind:
         if value or reason:
-            report.bad(line, "adjustment_kind", "is empty, but a value or reason is given")
+            report.bad(line, "adjustment_kind", "kind_missing", "is empty, but a value or reason is given")
         return None
     if kind not in ("discount", "exemption"):
-        report.bad(line, "adjustment_kind", f"{kind!r} is not discount or exemption")
+        report.bad(line, "adjustment_kind", "bad_kind", f"{kind!r} is not discount or exemption", value=kind)
         return None
     if not reason:
-        report.bad(line, "adjustment_reason", "a discount or exemption needs its reason")
+        report.bad(line, "adjustment_reason", "reason_missing", "a discount or exemption needs its reason")
         return None
     percent = re.fullmatch(r"(\d{1,3})(?:\.(\d{1,2}))?%", value)
     if percent:
         bps = int(percent.group(1)) * 100 + int((percent.group(2) or "0").ljust(2, "0"))
         if bps > 10_000:
-            report.bad(line, "adjustment_value", "a percentage is at most 100%")
+            report.bad(line, "adjustment_value", "percent_over_100", "a percentage is at most 100%")
             return None
         return Adjustment(row["item_code"], kind, reason, percent_bps=bps)
     if value.isdigit() and 0 < int(value) <= MAX_AMOUNT:
         return Adjustment(row["item_code"], kind, reason, amount=int(value))
-    report.bad(line, "adjustment_value", f"{value!r} is not a percentage (10%) or an amount in VND")
+    report.bad(
+        line,
+        "adjustment_value",
+        "bad_value",
+        f"{value!r} is not a percentage (10%) or an amount in VND",
+        value=value,
+    )
     return None
 
 
@@ -257,7 +289,13 @@ def import_invoices(
         if not _width_ok(report, line, row, INVOICE_COLUMNS):
             continue
         if row["student_code"] not in students:
-            report.bad(line, "student_code", f"{row['student_code']!r} is not a student of this school")
+            report.bad(
+                line,
+                "student_code",
+                "unknown_student",
+                f"{row['student_code']!r} is not a student of this school",
+                value=row["student_code"],
+            )
             continue
         if not _text(report, line, "term", row["term"], 40):
             continue
@@ -274,31 +312,56 @@ def import_invoices(
     for (code, term), rows in groups.items():
         first = rows[0][0]
         if (code, term) in billed:
-            report.bad(first, "term", f"{code} already has an invoice for {term}")
+            report.bad(
+                first,
+                "term",
+                "already_billed",
+                f"{code} already has an invoice for {term}",
+                value=code,
+                term=term,
+            )
             continue
         due_dates = {row["due_on"] for _, row in rows}
         if len(due_dates) != 1:
-            report.bad(first, "due_on", f"the rows of {code} for {term} name different due dates")
+            report.bad(
+                first,
+                "due_on",
+                "due_dates_differ",
+                f"the rows of {code} for {term} name different due dates",
+                value=code,
+            )
             continue
         due_on = _date(report, first, "due_on", due_dates.pop())
         items, adjustments, codes = [], [], set()
         for line, row in rows:
             item_code = row["item_code"]
             if not _CODE.fullmatch(item_code):
-                report.bad(line, "item_code", f"{item_code!r} is not 1 to 20 letters, digits, - or _")
+                report.bad(
+                    line,
+                    "item_code",
+                    "bad_code",
+                    f"{item_code!r} is not 1 to 20 letters, digits, - or _",
+                    value=item_code,
+                )
                 continue
             if item_code in codes:
                 report.bad(
-                    line, "item_code", f"{item_code} appears twice on the invoice of {code} for {term}"
+                    line,
+                    "item_code",
+                    "duplicate_item",
+                    f"{item_code} appears twice on the invoice of {code} for {term}",
+                    value=item_code,
                 )
                 continue
             codes.add(item_code)
             amount = row["amount"]
             if not re.fullmatch(r"-?\d{1,13}", amount):
-                report.bad(line, "amount", f"{amount!r} is not an amount in VND")
+                report.bad(
+                    line, "amount", "not_an_amount", f"{amount!r} is not an amount in VND", value=amount
+                )
                 continue
             if int(amount) < 0:
-                report.bad(line, "amount", "a fee item cannot be negative")
+                report.bad(line, "amount", "negative_amount", "a fee item cannot be negative")
                 continue
             name = _text(report, line, "item_name", row["item_name"], 200)
             items.append(Item(item_code, name or item_code, int(amount)))
@@ -308,13 +371,13 @@ def import_invoices(
                     invoice_lines([items[-1]], [adjustment])
                     adjustments.append(adjustment)
                 except AdjustmentTooLarge as error:
-                    report.bad(line, "adjustment_value", error.detail)
+                    report.bad(line, "adjustment_value", "adjustment_too_large", error.detail)
         if due_on is None or not items:
             continue
         try:
             lines = invoice_lines(items, adjustments)
         except ScheduleInvalid as error:
-            report.bad(first, "item_code", error.detail)
+            report.bad(first, "item_code", "item_invalid", error.detail)
             continue
         total = sum(line.amount for line in lines)
         by_term[term].append(NewInvoice(students[code], lines, [(1, due_on, total)]))
