@@ -405,7 +405,7 @@ SimpleWorker([Queue(settings.queue_name, connection=connection)], connection=con
 """
 
 
-def bench_feed(servers: BenchServers, streams: int, payments: int, worker_kind: str) -> None:
+def bench_feed(servers: BenchServers, streams: int, payments: int, worker_kind: str, rate: float) -> None:
     per_merchant = 5
     merchants = max(1, streams // per_merchant)
     stalls, feeds = [], []
@@ -492,7 +492,7 @@ def bench_feed(servers: BenchServers, streams: int, payments: int, worker_kind: 
                 r = http.post("/v1/webhooks/bank", content=body, headers=headers)
                 round_trips.append((time.perf_counter() - t0) * 1000)
                 assert r.json().get("status") == "applied", r.text
-                time.sleep(0.05)
+                time.sleep(max(0.0, 1 / rate - (time.perf_counter() - t0)))
             latencies = []
             deadline = time.time() + 30
             while len(latencies) < payments * per_merchant and time.time() < deadline:
@@ -531,7 +531,7 @@ def bench_feed(servers: BenchServers, streams: int, payments: int, worker_kind: 
     worker_name = "hanoipay worker (RQ's forking Worker)" if worker_kind == "fork" else "RQ SimpleWorker"
     print(
         f"\n3. Live feed: {len(feeds)} open streams ({merchants} merchants × {per_merchant}),"
-        f" {payments} payments by webhook, events delivered by {worker_name}"
+        f" {payments} payments by webhook at {rate:g}/s, events delivered by {worker_name}"
     )
     summary = (statistics.median(latencies), percentile(latencies, 0.99))
     line(
@@ -573,6 +573,7 @@ def main() -> None:
     parser.add_argument("--streams", type=int)
     parser.add_argument("--payments", type=int)
     parser.add_argument("--seconds", type=int, default=10, help="wrk duration")
+    parser.add_argument("--rate", type=float, default=5.0, help="bank webhooks per second in the feed test")
     parser.add_argument("--only", choices=["invoices", "statement", "feed"])
     parser.add_argument(
         "--worker", choices=["simple", "fork", "both"], default="both", help="the RQ worker delivering events"
@@ -592,7 +593,7 @@ def main() -> None:
             bench_statement(servers, lines, args.seconds)
         if args.only in (None, "feed"):
             for kind in ("simple", "fork") if args.worker == "both" else (args.worker,):
-                bench_feed(servers, streams, payments, kind)
+                bench_feed(servers, streams, payments, kind, args.rate)
         print(
             f"\nmachine: {os.cpu_count()} cores; database: {'embedded' if servers.postgres else 'configured'}"
         )
