@@ -276,7 +276,7 @@ def line(label: str, figures: tuple[float, ...], note: str = "") -> None:
 
 
 def wait_for(port: int) -> None:
-    for _ in range(300):
+    for _ in range(1200):
         try:
             if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
                 return
