@@ -20,6 +20,7 @@ import os
 import queue
 import re
 import secrets
+import socket
 import statistics
 import subprocess
 import sys
@@ -245,6 +246,7 @@ def bench_statement(servers: BenchServers, lines: int, seconds: int) -> None:
     server = ApiServer(
         servers,
         {"HANOIPAY_JWT_KEYS": json.dumps(JWT_KEYS), "HANOIPAY_JWT_ACTIVE_KID": "bench"},
+        port=free_port(),
         workers=2,
     )
     try:
@@ -273,6 +275,13 @@ def line(label: str, figures: tuple[float, ...], note: str = "") -> None:
     """One figure: p50 and p99 in ms, and a rate when there is one."""
     rate = f"  {figures[2]:,.0f} req/s" if len(figures) > 2 else ""
     print(f"   {label + ':':<50} p50 {figures[0]:7.1f} ms  p99 {figures[1]:7.1f} ms{rate}  {note}".rstrip())
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on now (benchmarks of other services may run at the same time)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def wait_for(port: int) -> None:
@@ -435,7 +444,7 @@ def bench_feed(servers: BenchServers, streams: int, payments: int, worker_kind: 
         "HANOIPAY_JWT_ACTIVE_KID": "bench",
         "HANOIPAY_BANK_WEBHOOK_SECRETS": json.dumps({KID: SECRET}),
     }
-    server = ApiServer(servers, env, port=18_741, workers=2)
+    server = ApiServer(servers, env, port=free_port(), workers=2)
     worker_env = {
         **os.environ,
         "HANOIPAY_DATABASE_URL": servers.database_url,
