@@ -43,7 +43,7 @@ from hanoipay.db import job_session
 from hanoipay.ids import new_id
 from hanoipay.settings import get_settings
 from payments import intents, ledger
-from payments.merchants import create_merchant
+from payments.merchants import open_payee
 from payments.topups import record_manual_topup
 from payments.wallets import open_wallet
 
@@ -55,17 +55,7 @@ def make_merchants(n: int) -> list[tuple[str, str]]:
     out = []
     with job_session() as session:
         for i in range(n):
-            m = create_merchant(
-                session,
-                ADMIN,
-                name=f"Bench merchant {i}",
-                kind="market_vendor",
-                fee_bps=100,
-                currency="VND",
-                payout_bank_bin="970436",
-                payout_account=f"{i:010d}",
-                payout_account_name="BENCH",
-            )
+            m = open_payee(session, name=f"Bench merchant {i}", fee_bps=100, currency="VND")
             out.append((m.id, m.account_id))
     return out
 

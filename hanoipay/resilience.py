@@ -1,8 +1,9 @@
 """Redis connections for long-running processes that must live through a Redis outage.
 
 The worker and the cron scheduler talk to Redis all the time; a restart, a failover or a paused server
-must not kill them. Their connections retry every command with capped exponential backoff for as long as
-the outage lasts, and say so once when it starts and once when it ends, not on every retry. The API's
+must not kill them. Their connections retry every command with capped exponential backoff through the
+outage, and say so once when it starts and once when it ends, not on every retry. After five minutes
+they give up, so a process whose Redis is gone for good ends and its supervisor decides. The API's
 connection is different on purpose (`hanoipay.jobs.init_redis`): a payment never waits for Redis.
 """
 
@@ -27,9 +28,10 @@ _lock = threading.Lock()
 class RetryThroughOutages(Retry):
     """Retry a Redis command until Redis answers again, logging the outage once at each end."""
 
-    def __init__(self, label: str, *, cap_seconds: float = 2.0) -> None:
+    def __init__(self, label: str, *, cap_seconds: float = 2.0, give_up_after: float = 300.0) -> None:
         super().__init__(ExponentialBackoff(cap=cap_seconds, base=0.25), retries=-1)
         self.label = label
+        self.give_up_after = give_up_after
 
     def call_with_retry(
         self,
@@ -45,7 +47,12 @@ class RetryThroughOutages(Retry):
                 if self.label not in _down_since:
                     _down_since[self.label] = time.monotonic()
                     log.warning("%s: Redis unavailable (%s); retrying until it is back", self.label, error)
-            return fail(error, *count)
+                down_for = time.monotonic() - _down_since[self.label]
+            fail(error, *count)
+            if down_for > self.give_up_after:
+                # Longer than any restart or failover: let the process end, its supervisor starts it anew.
+                log.error("%s: Redis unavailable for %.0f s; giving up", self.label, down_for)
+                raise error
 
         result = super().call_with_retry(do, failed, is_retryable, with_failure_count)
         if self.label in _down_since:

@@ -26,6 +26,7 @@ class Settings(BaseSettings):
     capture_window_hours: int = 7 * 24
     idempotency_ttl_hours: int = 24
     outbox_sweep_after_seconds: int = 10
+    outbox_relay_poll_ms: int = 200
     queue_name: str = "default"
 
     stripe_api_key: str | None = None

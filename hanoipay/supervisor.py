@@ -7,7 +7,10 @@ resets once it has stayed up for a minute. `stop()` stops the thread first, so n
 `serve` shuts down, then stops every child.
 """
 
+import contextlib
 import logging
+import os
+import signal
 import subprocess
 import threading
 import time
@@ -35,10 +38,17 @@ class Child:
 
 
 def popen_child(name: str, command: Sequence[str], env: dict[str, str]) -> Child:
-    """A child that is an OS process, in its own session so a terminal's Ctrl-C reaches only `serve`."""
+    """A child that is an OS process, in its own session so a terminal's Ctrl-C reaches only `serve`.
+
+    The session is also its process group: what it forks (RQ's scheduler process) is stopped with it, and
+    what a crashed child left behind is cleared before it starts again.
+    """
     holder: dict[str, subprocess.Popen[bytes]] = {}
 
     def start() -> None:
+        previous = holder.get("process")
+        if previous is not None:
+            _signal_group(previous.pid, signal.SIGKILL)
         holder["process"] = subprocess.Popen(list(command), env=env, start_new_session=True)  # noqa: S603
 
     def exit_code() -> int | None:
@@ -47,16 +57,22 @@ def popen_child(name: str, command: Sequence[str], env: dict[str, str]) -> Child
 
     def stop() -> None:
         process = holder.get("process")
-        if process is None or process.poll() is not None:
+        if process is None:
             return
-        process.terminate()
+        _signal_group(process.pid, signal.SIGTERM)
         try:
             process.wait(15)
         except subprocess.TimeoutExpired:
-            process.kill()
+            _signal_group(process.pid, signal.SIGKILL)
             process.wait(5)
+        _signal_group(process.pid, signal.SIGKILL)  # whatever it forked and left behind
 
     return Child(name, start, exit_code, stop)
+
+
+def _signal_group(leader: int, signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(leader, signum)
 
 
 @dataclass

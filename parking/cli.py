@@ -10,10 +10,10 @@ from hanoipay.auth.service import Principal
 from hanoipay.db import job_session
 from hanoipay.errors import HanoiPayError
 from hanoipay.runtime import start_runtime
+from merchants.service.onboarding import register_merchant
 from parking import loader
 from parking.exceptions import InvalidTariffFile
 from parking.service import catalog
-from payments.merchants import create_merchant
 
 app = typer.Typer(help="Parking: zones, spots and tariffs.", no_args_is_help=True)
 console = Console()
@@ -62,10 +62,10 @@ def load(
                 if data.operator is None:
                     console.print("The file has no `operator:` section to create the operator from.")
                     raise typer.Exit(2)
-                merchant = create_merchant(
+                merchant = register_merchant(
                     session, _CLI, kind="parking_operator", currency="VND", **data.operator.model_dump()
                 )
-                merchant_id = merchant.id
+                merchant_id = merchant.payee.id
             assert merchant_id is not None
             summary = catalog.load_data(session, _CLI, data, merchant_id)
     except HanoiPayError as error:

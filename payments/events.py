@@ -10,7 +10,7 @@ from hanoipay.ids import new_id
 from hanoipay.jobs import written
 
 DELIVER_EVENT = "payments.deliver_event"
-# The event, its outbox row and the notification that wakes the relayers, in one round trip.
+# The event and its outbox row, in one round trip.
 _PUBLISH = """
 WITH event_row AS (
     INSERT INTO event (id, type, merchant_id, object_id, data) VALUES (%(id)s, %(type)s, %(merchant_id)s,
@@ -18,7 +18,7 @@ WITH event_row AS (
 ), job AS (
     INSERT INTO outbox (job, kwargs) VALUES (%(job)s, %(kwargs)s) RETURNING id
 )
-SELECT id, pg_notify('hanoipay_outbox', '') FROM job
+SELECT id FROM job
 """
 
 

@@ -1,42 +1,37 @@
-"""Merchants, as far as the payment core needs them: who is paid, at what fee, into which account."""
+"""Payees, as far as the payment core needs them: who is paid, in what currency, at what fee, into which
+payable account, and what to do with an overpayment. Onboarding (kinds, staff, bank accounts,
+verification) belongs to the `merchants` domain, which the core never imports.
+"""
 
 from dataclasses import dataclass
 
-from sqlalchemy import event, select
+from sqlalchemy import event
 from sqlalchemy.orm import Session, SessionTransaction
 
-from hanoipay.auth.service import Principal, Role
+from hanoipay.auth.service import Principal
 from hanoipay.db import execute
 from hanoipay.ids import new_id
 from payments import ledger
-from payments.exceptions import MerchantNotFound, UnknownBank, UnsupportedCurrency
+from payments.exceptions import MerchantNotFound, UnsupportedCurrency
 from payments.models import Merchant
 from payments.money import CURRENCIES
-from payments.providers.vietqr.banks import bank_by_bin
 
-MERCHANT_KINDS = ("parking_operator", "transit_operator", "market_vendor", "school")
+OVERPAYMENT_POLICIES = ("refund", "credit_wallet")
 
 
-def create_merchant(
+def open_payee(
     session: Session,
-    who: Principal,
     *,
     name: str,
-    kind: str,
     fee_bps: int,
     currency: str,
-    payout_bank_bin: str,
-    payout_account: str,
-    payout_account_name: str,
     overpayment_policy: str = "refund",
+    merchant_id: str | None = None,
 ) -> Merchant:
-    """Register a merchant and open its payable account; admin only."""
-    who.require(Role.ADMIN)
+    """Open a payee and its payable account; the caller (the merchants domain) has authorized it."""
     if currency not in CURRENCIES:
         raise UnsupportedCurrency(f"{currency} is not a supported currency.")
-    if bank_by_bin(payout_bank_bin) is None:
-        raise UnknownBank(f"{payout_bank_bin} is not the BIN of a bank in the VietQR list.")
-    merchant_id = new_id("mer")
+    merchant_id = merchant_id or new_id("mer")
     account = ledger.open_account(
         session,
         f"merchant_payable:{merchant_id}",
@@ -49,12 +44,8 @@ def create_merchant(
     merchant = Merchant(
         id=merchant_id,
         name=name,
-        kind=kind,
         fee_bps=fee_bps,
         currency=currency,
-        payout_bank_bin=payout_bank_bin,
-        payout_account=payout_account,
-        payout_account_name=payout_account_name,
         overpayment_policy=overpayment_policy,
         account_id=account.id,
     )
@@ -63,9 +54,32 @@ def create_merchant(
     return merchant
 
 
+def set_terms(
+    session: Session,
+    merchant_id: str,
+    *,
+    name: str | None = None,
+    fee_bps: int | None = None,
+    overpayment_policy: str | None = None,
+) -> Merchant:
+    """Change a payee's name, fee or overpayment policy; payments from now on use the new terms."""
+    merchant = session.get(Merchant, merchant_id, with_for_update=True)
+    if merchant is None:
+        raise MerchantNotFound(f"No merchant {merchant_id}.")
+    if name is not None:
+        merchant.name = name
+    if fee_bps is not None:
+        merchant.fee_bps = fee_bps
+    if overpayment_policy is not None:
+        merchant.overpayment_policy = overpayment_policy
+    session.flush()
+    session.info.pop(_PAYEES, None)
+    return merchant
+
+
 @dataclass(frozen=True)
 class Payee:
-    """What the payment core needs of a merchant it pays: currency, fee and payable account."""
+    """What a payment reads of its merchant: currency, fee, payable account, overpayment policy."""
 
     id: str
     currency: str
@@ -78,7 +92,7 @@ _PAYEES = "hanoipay.payees"
 
 
 def payee(session: Session, merchant_id: str) -> Payee:
-    """The merchant as a payee, read once per transaction (one round trip, no ORM)."""
+    """The merchant as a payee, read once per transaction (one statement, no ORM: a payment reads it)."""
     known: dict[str, Payee] = session.info.setdefault(_PAYEES, {})
     found = known.get(merchant_id)
     if found is None:
@@ -119,11 +133,3 @@ def get_own_merchant(session: Session, who: Principal, merchant_id: str) -> Merc
     if not who.can_act_for_merchant(merchant_id):
         raise MerchantNotFound(f"No merchant {merchant_id}.")
     return get_merchant(session, merchant_id)
-
-
-def list_merchants(session: Session, who: Principal) -> list[Merchant]:
-    """Every merchant for finance and admin; the caller's own merchant for its staff."""
-    query = select(Merchant).order_by(Merchant.id)
-    if not who.is_staff:
-        query = query.where(Merchant.id == who.merchant_id)
-    return list(session.scalars(query))

@@ -47,6 +47,7 @@ class RefundStatus(StrEnum):
 
     PENDING = "pending"
     SUCCEEDED = "succeeded"
+    FAILED = "failed"
 
 
 class BankTransactionStatus(StrEnum):
@@ -65,22 +66,23 @@ class PayoutStatus(StrEnum):
 
     PENDING = "pending"
     PAID = "paid"
+    FAILED = "failed"
 
 
 class Merchant(CreatedAt, Base):
-    """Someone who is paid: a parking or transit operator, a market vendor, a school."""
+    """A payee as the core needs it: currency, fee, payable account and overpayment policy.
+
+    Who the payee is (a parking or transit operator, a market vendor, a school), its staff and its bank
+    account are the merchants domain's, in tables of its own keyed by this id.
+    """
 
     __tablename__ = "merchant"
     __table_args__ = (CheckConstraint("fee_bps BETWEEN 0 AND 10000", name="fee_bps_range"),)
 
     id: Mapped[str] = mapped_column(Id, primary_key=True)
     name: Mapped[str] = mapped_column(Text)
-    kind: Mapped[str] = mapped_column(String(32))
     fee_bps: Mapped[int] = mapped_column(Integer)
     currency: Mapped[str] = mapped_column(String(3))
-    payout_bank_bin: Mapped[str] = mapped_column(String(8))
-    payout_account: Mapped[str] = mapped_column(String(32))
-    payout_account_name: Mapped[str] = mapped_column(Text)
     account_id: Mapped[str] = mapped_column(ForeignKey("ledger_account.id"), unique=True)
     # What to do with the excess of a bank transfer larger than its intent: credit the payer's wallet, or
     # keep it aside for finance to refund.
@@ -333,9 +335,21 @@ class CollectionAccount(CreatedAt, Base):
 
 
 class Payout(CreatedAt, Base):
-    """A transfer the platform owes someone (a VietQR refund), tracked until the bank confirms it."""
+    """A transfer the platform owes someone (a refund, an overpayment, a merchant's settlement).
+
+    Queuing it moves the money from its source account (unapplied receipts, a merchant's payable) to
+    payout clearing; the bank's confirmation moves it out of the platform's bank account, and a failure
+    returns it to the source.
+    """
 
     __tablename__ = "payout"
+    __table_args__ = (
+        Index("ix_payout_merchant_id_id", "merchant_id", "id"),
+        Index(
+            "ix_payout_unexported", "id", postgresql_where=text("exported_at IS NULL AND status = 'pending'")
+        ),
+        CheckConstraint("amount > 0", name="amount_positive"),
+    )
 
     id: Mapped[str] = mapped_column(Id, primary_key=True)
     intent_id: Mapped[str | None] = mapped_column(ForeignKey("payment_intent.id"), index=True)
@@ -347,3 +361,9 @@ class Payout(CreatedAt, Base):
     reason: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(16))
     paid_at: Mapped[datetime | None]
+    merchant_id: Mapped[str | None] = mapped_column(ForeignKey("merchant.id"))
+    source_account_id: Mapped[str] = mapped_column(ForeignKey("ledger_account.id"))
+    account_name: Mapped[str | None] = mapped_column(Text)
+    exported_at: Mapped[datetime | None]
+    failed_at: Mapped[datetime | None]
+    failure_reason: Mapped[str | None] = mapped_column(Text)

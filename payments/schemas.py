@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 
 from payments.models import CaptureMethod, IntentStatus, RefundStatus
 from payments.money import Amount
@@ -34,34 +34,6 @@ class Out(BaseModel):
     """Responses are read from ORM objects."""
 
     model_config = ConfigDict(from_attributes=True, populate_by_name=True)
-
-
-class MerchantCreate(Strict):
-    name: str = Field(min_length=1, max_length=200)
-    kind: Literal["parking_operator", "transit_operator", "market_vendor", "school"]
-    fee_bps: StrictInt = Field(ge=0, le=10_000, description="Platform fee in basis points (100 = 1%)")
-    currency: str = Field(default="VND", pattern=r"^[A-Z]{3}$")
-    payout_bank_bin: str = Field(pattern=r"^\d{6}$")
-    payout_account: str = Field(pattern=r"^[0-9A-Za-z]{1,19}$")
-    payout_account_name: str = Field(min_length=1, max_length=100)
-    overpayment_policy: Literal["refund", "credit_wallet"] = Field(
-        default="refund",
-        description="The excess of a bank transfer: refunded by payout, or credited to the payer's wallet",
-    )
-
-
-class MerchantOut(Out):
-    id: str
-    name: str
-    kind: str
-    fee_bps: int
-    currency: str
-    payout_bank_bin: str
-    payout_account: str
-    payout_account_name: str
-    overpayment_policy: str
-    account_id: str
-    created_at: datetime
 
 
 class WalletCreate(Strict):

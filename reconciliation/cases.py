@@ -316,6 +316,7 @@ def _refund(session: Session, who: Principal, case: Case, note: str) -> dict[str
         )
     payout = queue_payout(
         session,
+        source=ledger.receipts_account(session, "vietqr", receipt.currency),
         intent_id=receipt.intent_id,
         refund_id=None,
         bank_bin=receipt.counter_bank_bin,

@@ -1,17 +1,24 @@
 """Factory functions that make the data a test needs, visibly, in the test's own words."""
 
+import contextlib
+import os
+import signal
+import subprocess
+import sys
 from typing import Any
 
 import httpx
 import redis
 from rq import Queue, SimpleWorker
+from sqlalchemy import select
 
 from hanoipay.auth.models import User
 from hanoipay.auth.service import Principal, create_user, issue_token
 from hanoipay.db import job_session
 from hanoipay.ids import new_id
 from hanoipay.jobs import relay_all
-from payments.merchants import create_merchant
+from merchants.models import MerchantMember
+from merchants.service.onboarding import add_member, register_merchant
 from payments.models import Merchant, Wallet
 from payments.topups import record_manual_topup
 from payments.wallets import open_wallet
@@ -45,10 +52,15 @@ def auth(user: User) -> dict[str, str]:
 
 
 def make_merchant(
-    *, fee_bps: int = 100, name: str = "Chợ Đồng Xuân stall 12", kind: str = "market_vendor"
+    *,
+    fee_bps: int = 100,
+    name: str = "Chợ Đồng Xuân stall 12",
+    kind: str = "market_vendor",
+    verified: bool = False,
+    overpayment_policy: str = "refund",
 ) -> Merchant:
     with job_session() as session:
-        return create_merchant(
+        view = register_merchant(
             session,
             ADMIN,
             name=name,
@@ -57,8 +69,37 @@ def make_merchant(
             currency="VND",
             payout_bank_bin="970436",
             payout_account="0011002233445",
-            payout_account_name="NGUYEN THI LAN",
+            payout_account_name="Nguyễn Thị Lan",
+            overpayment_policy=overpayment_policy,
         )
+        if verified:
+            view.profile.verification = "verified"
+        return view.payee
+
+
+def make_staff(merchant: Merchant, role: str = "owner", *, email: str | None = None) -> User:
+    """A user on the merchant's staff in `role` (owner, cashier, accountant)."""
+    user = make_user(email=email)
+    with job_session() as session:
+        row = session.get(User, user.id)
+        assert row is not None
+        add_member(session, row, merchant.id, role, added_by=ADMIN.id)
+        session.flush()
+        session.refresh(row)
+        session.expunge(row)
+        return row
+
+
+def member_id(user: User) -> str:
+    """The id of the user's current staff membership."""
+    with job_session() as session:
+        found = session.scalars(
+            select(MerchantMember.id).where(
+                MerchantMember.user_id == user.id, MerchantMember.removed_at.is_(None)
+            )
+        ).first()
+        assert found is not None
+        return found
 
 
 def make_wallet(user: User, *, balance: int = 0) -> Wallet:
@@ -93,3 +134,26 @@ def run_jobs(redis_url: str) -> None:
     relay_all()
     connection = redis.Redis.from_url(redis_url)
     SimpleWorker([Queue("default", connection=connection)], connection=connection).work(burst=True)
+
+
+def start_worker(database_url: str, redis_url: str) -> subprocess.Popen[bytes]:
+    """A real `hanoipay worker` process, in its own process group (RQ forks its scheduler into it)."""
+    env = {**os.environ, "HANOIPAY_DATABASE_URL": database_url, "HANOIPAY_REDIS_URL": redis_url}
+    return subprocess.Popen(
+        [sys.executable, "-m", "city.cli", "worker"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
+def stop_worker(process: subprocess.Popen[bytes], signum: int = signal.SIGTERM) -> None:
+    """Stop a worker started by `start_worker`, and everything it forked."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signum)
+    try:
+        process.wait(20)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)

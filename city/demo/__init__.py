@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 from city.app import create_app
 from city.cli import print_verify_report
 from city.demo.city import City, Scenario, console
+from city.demo.merchants import MerchantsScenario
 from city.demo.parking import ParkingScenario
 from city.demo.payments import PaymentsScenario
 from city.demo.reconciliation import ReconciliationScenario
@@ -31,7 +32,7 @@ from payments.models import Event
 
 def scenarios() -> list[Scenario]:
     """The day's scenarios, in the order they play."""
-    return [PaymentsScenario(), ParkingScenario(), ReconciliationScenario()]
+    return [PaymentsScenario(), MerchantsScenario(), ParkingScenario(), ReconciliationScenario()]
 
 
 def _serve() -> tuple[uvicorn.Server, str]:

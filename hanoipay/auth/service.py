@@ -233,6 +233,20 @@ def principal_from_token(token: str) -> Principal:
     return Principal(id=claims["sub"], kind="user", roles=frozenset(roles), merchant_id=merchant_id)
 
 
+def still_member(session: Session, principal: Principal) -> Principal:
+    """The principal of a user's token, refused if the user left its merchant or was disabled since.
+
+    A token lives 15 minutes; an owner removing a cashier must take effect at once, so merchant staff's
+    tokens are checked against the user's row on each request.
+    """
+    if principal.kind != "user" or principal.merchant_id is None:
+        return principal
+    row = session.execute(select(User.merchant_id, User.disabled_at).where(User.id == principal.id)).first()
+    if row is None or row.merchant_id != principal.merchant_id or row.disabled_at is not None:
+        raise InvalidToken("You no longer belong to this merchant; sign in again.")
+    return principal
+
+
 def _secret_hash(secret: str) -> str:
     # API keys carry 256 random bits, so a fast hash is as safe as a slow one and keeps each request cheap.
     return hashlib.sha256(secret.encode()).hexdigest()

@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 
 from hanoipay.auth.service import Principal, Role, RoleNotAllowed
 from hanoipay.ids import new_id
+from merchants.service.onboarding import merchant_kind
 from parking.exceptions import (
     InvalidTariffFile,
     SpotNotFound,
@@ -54,9 +55,10 @@ def require_operator(who: Principal, merchant_id: str) -> None:
 def load_data(session: Session, who: Principal, data: ParkingData, merchant_id: str) -> LoadSummary:
     """Create or update the operator's tariffs, zones and spots from a checked data file, all or nothing."""
     require_operator(who, merchant_id)
-    merchant = get_merchant(session, merchant_id)
-    if merchant.kind != "parking_operator":
-        raise InvalidTariffFile(f"Merchant {merchant_id} is a {merchant.kind}, not a parking_operator.")
+    get_merchant(session, merchant_id)
+    kind = merchant_kind(session, merchant_id)
+    if kind != "parking_operator":
+        raise InvalidTariffFile(f"Merchant {merchant_id} is a {kind}, not a parking_operator.")
     tariffs: dict[str, Tariff] = {}
     added = 0
     for index, spec in enumerate(data.tariffs):

@@ -47,7 +47,7 @@ JOIN journal_entry je ON je.id = jl.entry_id
 LEFT JOIN bank_transaction bt ON je.kind = 'bank_receipt' AND bt.bank_txn_id = substr(je.dedupe_key, 14)
 LEFT JOIN payment_intent pi ON pi.id = bt.intent_id
 WHERE jl.account_id = ANY(:accounts)
-  AND jl.posted_at >= :start AND jl.posted_at < :end AND je.kind IN ('bank_receipt', 'payout')
+  AND jl.posted_at >= :start AND jl.posted_at < :end AND je.kind IN ('bank_receipt', 'payout_sent')
 """
 
 STAGE: dict[str, str] = {Provider.STRIPE: _STRIPE, Provider.VIETQR: _VIETQR}

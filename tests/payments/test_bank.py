@@ -17,6 +17,7 @@ from hanoipay.settings import get_settings
 from payments import ledger
 from payments.jobs import expire_vietqr_intents
 from payments.models import BankTransaction, CollectionAccount, JournalEntry, Merchant, PaymentIntent
+from payments.payouts import payout_clearing_account
 from payments.providers.vietqr.codec import build_payload, crc16_ccitt_false, parse_payload
 from payments.providers.vietqr.webhook import SIGNATURE_HEADER, sign
 from tests.factories import auth, make_merchant, make_user, make_wallet
@@ -74,6 +75,12 @@ def posted(account_id: str) -> int:
 def receipts() -> int:
     with job_session() as session:
         return ledger.balance(session, ledger.receipts_account(session, "vietqr", "VND").id).posted
+
+
+def in_transit() -> int:
+    """Money queued to leave the platform by payout, not yet confirmed by the bank."""
+    with job_session() as session:
+        return ledger.balance(session, payout_clearing_account(session, "VND").id).posted
 
 
 def intent_status(api, user, intent_id):
@@ -194,7 +201,7 @@ class TestMatching:
         r = transfer(api, 65_000, intent["next_action"]["reference"])
         assert r.json()["status"] == "excess"
         assert intent_status(api, user, intent["id"])["amount_received"] == 50_000
-        assert receipts() == 15_000
+        assert (receipts(), in_transit()) == (0, 15_000)  # owed back to the payer, queued as a payout
         finance = make_user(["finance"])
         payouts = api.get("/v1/payouts", headers=auth(finance)).json()
         assert [(p["amount"], p["status"], p["account"]) for p in payouts] == [
@@ -202,7 +209,7 @@ class TestMatching:
         ]
         paid = api.post(f"/v1/payouts/{payouts[0]['id']}/mark_paid", headers=auth(finance))
         assert paid.json()["status"] == "paid"
-        assert receipts() == 0
+        assert (receipts(), in_transit()) == (0, 0)
         assert api.post(f"/v1/payouts/{payouts[0]['id']}/mark_paid", headers=auth(finance)).status_code == 409
         assert_ledger_sound()
 
@@ -213,7 +220,7 @@ class TestMatching:
             "kind": "market_vendor",
             "fee_bps": 0,
             "payout_bank_bin": "970436",
-            "payout_account": "0011",
+            "payout_account": "0011223344",
             "payout_account_name": "BAT DAN",
             "overpayment_policy": "credit_wallet",
         }
@@ -418,7 +425,7 @@ class TestRefund:
         assert refund.status_code == 201, refund.text
         assert refund.json()["status"] == "pending"
         assert posted(merchant.account_id) == 98_000 - 39_200
-        assert receipts() == 40_000  # owed back to the payer until the transfer is confirmed
+        assert (receipts(), in_transit()) == (0, 40_000)  # owed back to the payer until the bank confirms
         finance = make_user(["finance"])
         payout = api.get("/v1/payouts", headers=auth(finance)).json()[0]
         assert (payout["refund_id"], payout["amount"], payout["bank_bin"]) == (
@@ -431,7 +438,7 @@ class TestRefund:
             api.get(f"/v1/refunds/{refund.json()['id']}", headers=auth(vendor)).json()["status"]
             == "succeeded"
         )
-        assert receipts() == 0
+        assert (receipts(), in_transit()) == (0, 0)
         over = api.post(
             "/v1/refunds", json={"payment_intent": intent["id"], "amount": 60_001}, headers=auth(vendor)
         )

@@ -141,7 +141,7 @@ class TestMerchantsAndWallets:
             "kind": "market_vendor",
             "fee_bps": 50,
             "payout_bank_bin": "123456",
-            "payout_account": "0011",
+            "payout_account": "0011223344",
             "payout_account_name": "LAN",
         }
         bad = api.post("/v1/merchants", json=body, headers=auth(admin))

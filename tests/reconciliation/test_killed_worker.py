@@ -5,20 +5,17 @@ table so that both workers stop inside a chunk, SIGKILLs one worker and the work
 when a machine dies), then lets go.
 """
 
-import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
-import psutil
 import pytest
 from sqlalchemy import select, text
 
 from hanoipay.db import get_engine, job_session
 from payments.providers.vietqr import reference_for
 from reconciliation.models import Chunk, ChunkAttempt, ResultLine, Run
+from tests.factories import start_worker, stop_worker
 from tests.reconciliation.conftest import (
     bank_says,
     reconcile,
@@ -31,18 +28,6 @@ from tests.reconciliation.conftest import (
 from tests.reconciliation.test_runs import _outcome
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _worker(database_url: str, redis_url: str) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "HANOIPAY_DATABASE_URL": database_url, "HANOIPAY_REDIS_URL": redis_url}
-    return subprocess.Popen(
-        [sys.executable, "-m", "city.cli", "worker"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
 
 
 def _wait_for(predicate, seconds=60.0):
@@ -72,7 +57,7 @@ def test_a_killed_worker_s_chunk_is_redone_and_the_run_completes_exactly(
     rows.append(("FT-LOST", datetime.now(UTC), "5000", "VND", 1_100, "no webhook for this one"))
     assert upload(api, finance_headers, statement_csv(rows), "bank_csv").status_code == 201
 
-    workers = [_worker(database_url, redis_url) for _ in range(2)]
+    workers = [start_worker(database_url, redis_url) for _ in range(2)]
     blocker = get_engine().connect()
     try:
         blocker.execute(text("LOCK TABLE recon_result IN SHARE MODE"))  # no chunk can write its results yet
@@ -84,19 +69,15 @@ def test_a_killed_worker_s_chunk_is_redone_and_the_run_completes_exactly(
         run_id = r.json()["id"]
         _wait_for(lambda: len(_match_attempts(run_id)) == 2)  # both workers inside a match chunk
         first = _match_attempts(run_id)[0]
-        horse = int(first.worker.rsplit(":", 1)[1])  # the forked work horse that runs the job
-        victim = next(w for w in workers if psutil.Process(horse).ppid() == w.pid)
-        os.kill(horse, signal.SIGKILL)  # RQ's horse leads its own process group: kill both, as a crash would
-        os.killpg(victim.pid, signal.SIGKILL)
-        victim.wait(10)
+        running = int(first.worker.rsplit(":", 1)[1])  # the worker process running the chunk's job
+        victim = next(w for w in workers if w.pid == running)
+        stop_worker(victim, signal.SIGKILL)  # a crash mid-chunk: no cleanup, no chance to say goodbye
         blocker.commit()  # let go: the survivor finishes its chunk, then takes over the dead one's
         _wait_for(lambda: _scalar(select(Run.status).where(Run.id == run_id)) == "completed")
     finally:
         blocker.close()
         for w in workers:
-            if w.poll() is None:
-                w.terminate()
-                w.wait(20)
+            stop_worker(w)
 
     with job_session() as session:
         run = session.get(Run, run_id)

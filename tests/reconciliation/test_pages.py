@@ -1,9 +1,6 @@
 """The finance page in headless Chromium: upload a statement, watch the run finish, resolve a case."""
 
-import os
 import re
-import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -14,7 +11,7 @@ from hanoipay.db import job_session
 from payments.models import PaymentIntent
 from payments.providers.vietqr import reference_for
 from tests.conftest import screenshot, sign_in
-from tests.factories import PASSWORD, make_user
+from tests.factories import PASSWORD, make_user, start_worker, stop_worker
 from tests.reconciliation.conftest import bank_says, statement_csv, vietqr_intent
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -23,17 +20,9 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture
 def worker(database_url, redis_url):
     """A real `hanoipay worker` process, as the finance page's runs are done in production."""
-    env = {**os.environ, "HANOIPAY_DATABASE_URL": database_url, "HANOIPAY_REDIS_URL": redis_url}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "city.cli", "worker"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    process = start_worker(database_url, redis_url)
     yield process
-    process.terminate()
-    process.wait(20)
+    stop_worker(process)
 
 
 def test_finance_uploads_a_statement_watches_the_run_finish_and_resolves_a_case(

@@ -3,6 +3,7 @@
 from datetime import UTC, datetime, timedelta
 
 from hanoipay.db import job_session
+from payments import ledger
 from payments.payouts import mark_paid, queue_payout
 from tests.factories import FINANCE
 from tests.reconciliation.conftest import (
@@ -85,6 +86,7 @@ class TestBank:
             payouts = [
                 queue_payout(
                     session,
+                    source=ledger.receipts_account(session, "vietqr", "VND"),
                     intent_id=None,
                     refund_id=None,
                     bank_bin="970415",

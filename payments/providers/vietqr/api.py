@@ -85,13 +85,29 @@ class PayoutOut(BaseModel):
     id: str
     intent_id: str | None
     refund_id: str | None
+    merchant_id: str | None
     bank_bin: str
     account: str
+    account_name: str | None
     amount: int
     currency: str
     reason: str
     status: PayoutStatus
+    created_at: datetime
+    exported_at: datetime | None
     paid_at: datetime | None
+    failed_at: datetime | None
+    failure_reason: str | None
+
+
+class PayoutFailure(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class PayoutResults(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    results: list[payouts.PayoutResult] = Field(min_length=1, max_length=10_000)
 
 
 @router.post(
@@ -105,6 +121,21 @@ def bank_webhook(
     """The bank's signed "balance changed" notification; each bank transaction is applied once."""
     webhook.verify_signature(request.headers.get(webhook.SIGNATURE_HEADER), body)
     return webhook.apply_notification(session, webhook.parse_notification(body))
+
+
+@router.post(
+    "/webhooks/bank/payouts", tags=["webhooks"], responses=errors(InvalidSignature, MalformedWebhook)
+)
+def bank_payout_webhook(
+    request: Request, body: Annotated[bytes, Depends(raw_body)], session: DbSession
+) -> dict[str, Any]:
+    """The bank's signed report of which transfers of a payout file went through and which failed."""
+    webhook.verify_signature(request.headers.get(webhook.SIGNATURE_HEADER), body)
+    try:
+        report = PayoutResults.model_validate_json(body)
+    except ValueError as exc:
+        raise MalformedWebhook(f"The payout report is not valid: {str(exc)[:300]}") from None
+    return {"received": True, "payouts": payouts.apply_results(session, report.results)}
 
 
 @router.get(
@@ -179,10 +210,44 @@ def list_payouts(
     return [PayoutOut.model_validate(p) for p in payouts.list_payouts(session, who, status)]
 
 
+@router.get(
+    "/payouts/bank_file.csv",
+    tags=["reconciliation"],
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {}}}, **errors(RoleNotAllowed)},
+)
+def payout_bank_file(session: DbSession, who: Caller) -> Response:
+    """The pending payouts not yet sent, as the bank's transfer file; each payout is exported once."""
+    content, count = payouts.export_bank_file(session, who)
+    return Response(
+        content,
+        media_type="text/csv; charset=utf-8",
+        headers={
+            "Content-Disposition": 'attachment; filename="payouts.csv"',
+            "X-Payout-Count": str(count),
+        },
+    )
+
+
+@router.post(
+    "/payouts/{payout_id}/mark_failed",
+    tags=["reconciliation"],
+    dependencies=[Depends(require_json)],
+    responses=errors(
+        RoleNotAllowed, payouts.PayoutNotFound, payouts.PayoutAlreadyPaid, payouts.PayoutAlreadyFailed
+    ),
+)
+def mark_payout_failed(payout_id: str, body: PayoutFailure, session: DbSession, who: Caller) -> PayoutOut:
+    """Record that the bank refused a payout: its money returns to where it came from."""
+    return PayoutOut.model_validate(payouts.mark_failed(session, who, payout_id, reason=body.reason))
+
+
 @router.post(
     "/payouts/{payout_id}/mark_paid",
     tags=["reconciliation"],
-    responses=errors(RoleNotAllowed, payouts.PayoutNotFound, payouts.PayoutAlreadyPaid),
+    responses=errors(
+        RoleNotAllowed, payouts.PayoutNotFound, payouts.PayoutAlreadyPaid, payouts.PayoutAlreadyFailed
+    ),
 )
 def mark_payout_paid(payout_id: str, session: DbSession, who: Caller) -> PayoutOut:
     """Record that the bank confirmed a payout: the money leaves the platform and a refund succeeds."""

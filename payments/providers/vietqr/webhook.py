@@ -8,6 +8,12 @@ Every transfer is applied once whatever the retries: its bank transaction id is 
 in the request's transaction, so concurrent deliveries wait for the first and then see a duplicate.
 Money that arrives is first posted to the `unapplied_receipts:vietqr` account; applying it to an intent
 moves it out. Unmatched, late and excess money stays there, flagged for reconciliation, never lost.
+
+A domain that collects on accounts or references of its own (a market stall's account, a school's
+invoice codes) registers a `Collector`: a transfer that names no intent's reference is offered to each
+collector, which may apply it to an intent it creates (`apply_to_intent`) or keep it for a merchant to
+confirm (`hold_for_merchant`). A stall's account is opened with `open_collection_account`, so
+`collects_on` counts it as one the platform collects on.
 """
 
 import hashlib
@@ -15,6 +21,8 @@ import hmac
 import json
 import re
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -62,6 +70,22 @@ class BankNotification(BaseModel):
     occurred_at: AwareDatetime
     counter_bank_bin: str | None = Field(default=None, pattern=r"^\d{6}$")
     counter_account: str | None = Field(default=None, max_length=32)
+
+
+@dataclass(frozen=True)
+class Collector:
+    """A domain's claim on transfers that no intent's reference matched (True when it took the transfer)."""
+
+    name: str
+    claim: Callable[[Session, BankTransaction], bool]
+
+
+_collectors: dict[str, Collector] = {}
+
+
+def register_collector(collector: Collector) -> None:
+    """Offer unmatched transfers to `collector` (registered once per process by its domain)."""
+    _collectors[collector.name] = collector
 
 
 def sign(body: bytes, *, kid: str, secret: str, timestamp: int | None = None) -> str:
@@ -118,6 +142,14 @@ def collects_on(session: Session, account: str) -> bool:
     )
 
 
+def open_collection_account(
+    session: Session, *, account: str, bank_bin: str, label: str, merchant_id: str | None = None
+) -> None:
+    """Count `account` (a market stall's own account) as one the platform collects on, from now on."""
+    session.add(CollectionAccount(account=account, bank_bin=bank_bin, label=label, merchant_id=merchant_id))
+    session.flush()
+
+
 def references_in(description: str) -> list[str]:
     """Every candidate intent reference in a transfer description, however the bank app mangled it."""
     normalised = re.sub(r"[^0-9A-Z]", "", description.upper())
@@ -171,8 +203,51 @@ def apply_notification(session: Session, note: BankNotification) -> dict[str, An
         if refs
         else None
     )
-    _apply(session, txn, intent)
+    if intent is not None or not any(c.claim(session, txn) for c in _collectors.values()):
+        _apply(session, txn, intent)
     return {"received": True, "duplicate": False, "status": txn.status, "payment_intent": txn.intent_id}
+
+
+def apply_to_intent(session: Session, txn: BankTransaction, intent: PaymentIntent) -> None:
+    """Apply a transfer that named no reference (or was held) to a VietQR intent its collector chose."""
+    if txn.status not in ("received", "held"):
+        raise ValueError(f"bank transaction {txn.id} is {txn.status}; it was applied already")
+    _apply(session, txn, intent)
+
+
+def hold_for_merchant(session: Session, txn: BankTransaction, merchant_id: str, note: str) -> None:
+    """Keep a transfer in unapplied receipts for a merchant to confirm, and tell the merchant now."""
+    txn.status, txn.note = "held", note
+    events.publish(
+        session,
+        "bank_transfer.held",
+        object_id=txn.id,
+        merchant_id=merchant_id,
+        data={
+            "id": txn.id,
+            "amount": txn.amount,
+            "currency": txn.currency,
+            "account": txn.account,
+            "description": txn.description,
+            "occurred_at": txn.occurred_at.isoformat(),
+        },
+    )
+
+
+def return_held_transfer(session: Session, txn: BankTransaction, reason: str) -> None:
+    """Send a held transfer back to the account it came from, as a payout."""
+    if txn.status != "held" or not (txn.counter_bank_bin and txn.counter_account):
+        raise ValueError(f"bank transaction {txn.id} cannot be returned")
+    queue_payout(
+        session,
+        source=ledger.receipts_account(session, "vietqr", txn.currency),
+        bank_bin=txn.counter_bank_bin,
+        account=txn.counter_account,
+        amount=txn.amount,
+        currency=txn.currency,
+        reason=f"return of bank transfer {txn.bank_txn_id}: {reason}",
+    )
+    txn.status, txn.note = "returned", reason
 
 
 def _apply(session: Session, txn: BankTransaction, intent: PaymentIntent | None) -> None:
@@ -243,6 +318,7 @@ def _settle_excess(session: Session, txn: BankTransaction, intent: PaymentIntent
     if txn.counter_bank_bin and txn.counter_account:
         queue_payout(
             session,
+            source=ledger.receipts_account(session, "vietqr", intent.currency),
             intent_id=intent.id,
             refund_id=None,
             bank_bin=txn.counter_bank_bin,

@@ -1,0 +1,1 @@
+"""HTTP API of the merchants domain, one router per area."""

@@ -1,0 +1,1 @@
+"""Tuition: schools' students and fee schedules, invoices, payments, reminders, reports and imports."""
