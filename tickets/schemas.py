@@ -150,8 +150,8 @@ class FareDayOut(Out):
     charged_amount: int
     currency: str
     closed: bool
-    pending: int = Field(description="Priced but not charged yet (the day is still open)")
-    owed: int = Field(description="Charged less than the total on a closed day: a debt")
+    pending: int = Field(default=0, description="Priced but not charged yet (the day is still open)")
+    owed: int = Field(default=0, description="Charged less than the total on a closed day: a debt")
     priced_at: datetime
     charged_at: datetime | None
 

@@ -86,7 +86,7 @@ class Validator:
         deny_list: DenyList | None = None,
         *,
         skew_seconds: int = 20,
-        rescan_seconds: int = 300,
+        rescan_seconds: int = 300,  # 0: no replay cache (the online check keeps its own in Redis)
         credential_cache: int = 50_000,
     ) -> None:
         self.keys: dict[str, Ed25519PublicKey] = {}
@@ -139,11 +139,12 @@ class Validator:
         denied = self.deny_list.cards.get(credential.card_id)
         if denied is not None:
             return replace(accepted, reason=denied)
-        key = f"{vehicle_id}|{credential.card_id}"
-        last = self._last_seen.get(key)
-        if last is not None and now - last < self.rescan:
-            return replace(accepted, reason=Reason.ALREADY_SCANNED)
-        self._remember(key, now)
+        if self.rescan:
+            key = f"{vehicle_id}|{credential.card_id}"
+            last = self._last_seen.get(key)
+            if last is not None and abs(now - last) < self.rescan:
+                return replace(accepted, reason=Reason.ALREADY_SCANNED)
+            self._remember(key, now)
         return accepted
 
     def _credential(self, raw: bytes) -> _Checked:

@@ -15,9 +15,10 @@ from hanoipay.auth.models import User
 from hanoipay.db import job_session
 from hanoipay.settings import get_settings
 from payments.models import Merchant, Wallet
-from tests.factories import ADMIN, auth, make_merchant, make_user, make_wallet
+from tests.factories import ADMIN, auth, make_merchant, make_user, make_wallet, principal
 from tickets.credentials import b64url
 from tickets.rider import RiderDevice
+from tickets.service.cards import register_device
 from tickets.service.network import import_feed, sample_feed_files
 
 
@@ -58,8 +59,17 @@ class Rider:
         return auth(self.user)
 
 
-def make_rider(api: httpx.Client, *, balance: int = 500_000, category: str | None = None) -> Rider:
-    """A customer with a funded wallet, a card and a registered phone holding its credential."""
+def make_rider(
+    api: httpx.Client,
+    *,
+    balance: int = 500_000,
+    category: str | None = None,
+    issued_at: datetime | None = None,
+) -> Rider:
+    """A customer with a funded wallet, a card and a registered phone holding its credential.
+
+    `issued_at` back-dates the credential, for taps made days ago and uploaded now.
+    """
     user = make_user()
     wallet = make_wallet(user, balance=balance)
     card = api.post("/v1/transit/cards", json={"wallet_id": wallet.id}, headers=auth(user))
@@ -72,14 +82,21 @@ def make_rider(api: httpx.Client, *, balance: int = 500_000, category: str | Non
         )
         assert r.status_code == 200, r.text
     device = RiderDevice()
-    registered = api.post(
+    if issued_at is not None:
+        with job_session() as session:
+            registered = register_device(
+                session, principal(user), card_id, public_key=device.public_key, name="Pixel", now=issued_at
+            )
+            device.credential, device_id = registered.credential, registered.id
+        return Rider(user, wallet, card_id, device, device_id)
+    answer = api.post(
         f"/v1/transit/cards/{card_id}/devices",
         json={"public_key": b64url(device.public_key), "name": "Pixel"},
         headers=auth(user),
     )
-    assert registered.status_code == 201, registered.text
-    device.credential = base64.urlsafe_b64decode(registered.json()["credential"] + "==")
-    return Rider(user, wallet, card_id, device, registered.json()["id"])
+    assert answer.status_code == 201, answer.text
+    device.credential = base64.urlsafe_b64decode(answer.json()["credential"] + "==")
+    return Rider(user, wallet, card_id, device, answer.json()["id"])
 
 
 @dataclass

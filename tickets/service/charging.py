@@ -87,7 +87,7 @@ def _due(session: Session, where: str, params: dict[str, Any]) -> list[_Due]:
             """  # noqa: S608  (the condition is one of this module's constants)
         ),
         params,
-    ).tuples()
+    )
     return [_Due(*row) for row in rows]
 
 
@@ -167,7 +167,7 @@ def _refund(session: Session, item: _Due, charges: list[dict[str, Any]]) -> int:
             """
         ),
         {"card": item.card_id, "day": item.day},
-    ).tuples()
+    )
     refunded = 0
     for intent_id, refundable in rows:
         amount = min(left - refunded, int(refundable or 0))

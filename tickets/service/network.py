@@ -306,7 +306,7 @@ def _model_for(feed_id: str, session: Session) -> FareModel:
     routes = dict(
         session.execute(
             select(TransitRoute.route_id, TransitRoute.network_id).where(TransitRoute.feed_id == feed_id)
-        ).tuples()
+        ).all()
     )
     model = FareModel.from_tables(
         currency=feed.currency, categories=categories, products=products, routes=routes, fares=feed.fares
@@ -316,6 +316,36 @@ def _model_for(feed_id: str, session: Session) -> FareModel:
 
 
 _models: dict[str, FareModel] = {}
+
+
+def model_from_files(files: Mapping[str, bytes], currency: str = "VND") -> FareModel:
+    """A fare model straight from feed files, without storing them (fare tables, tools)."""
+    tables = parse_feed(files)
+    return FareModel.from_tables(
+        currency=currency,
+        categories=[
+            {
+                "category_id": row["rider_category_id"],
+                "is_default": row.get("is_default_fare_category") == "1",
+                "code": code,
+            }
+            for code, row in enumerate(tables["rider_categories"])
+        ],
+        products=[
+            {
+                "product_id": row["fare_product_id"],
+                "category_id": row.get("rider_category_id", ""),
+                "amount": int(row["amount"]),
+                "name": row.get("fare_product_name", row["fare_product_id"]),
+            }
+            for row in tables["fare_products"]
+        ],
+        routes={row["route_id"]: row.get("network_id") or None for row in tables["routes"]},
+        fares={
+            name: tables.get(name, [])
+            for name in ("fare_leg_rules", "fare_transfer_rules", "timeframes", "stop_areas", "hanoipay_caps")
+        },
+    )
 
 
 @lru_cache(maxsize=1)

@@ -114,7 +114,7 @@ def _taps(
             """
         ),
         {"cards": cards, "low": low, "high": high},
-    ).tuples()
+    )
     found: dict[tuple[str, date], list[tuple[Any, ...]]] = defaultdict(list)
     for row in rows:
         start = starts.get((row[0], month_start(row[1])))
@@ -128,7 +128,7 @@ def _cards(session: Session, cards: list[str], low: date, high: date) -> dict[st
         row[0]: _Card(row[1], [])
         for row in session.execute(
             text("SELECT id, category_id FROM transit_card WHERE id = ANY(:cards)"), {"cards": cards}
-        ).tuples()
+        )
     }
     for card_id, product_id, first, last in session.execute(
         text(
@@ -138,7 +138,7 @@ def _cards(session: Session, cards: list[str], low: date, high: date) -> dict[st
             """
         ),
         {"cards": cards, "low": low, "high": high},
-    ).tuples():
+    ):
         info[card_id].passes.append((product_id, first, last))
     return info
 
@@ -162,7 +162,7 @@ def _caps_before(
             """
         ),
         {"cards": [k[0] for k in keys], "months": [k[1] for k in keys], "starts": [k[2] for k in keys]},
-    ).tuples()
+    )
     return {(row[0], row[1]): dict(row[2].get("month", {})) for row in rows}
 
 
