@@ -132,7 +132,7 @@ class FareModel:
             currency=currency,
             default_category=default,
             prices={(p["product_id"], p["category_id"]): int(p["amount"]) for p in products},
-            product_names={p["product_id"]: p["name"] for p in products},
+            product_names=_names(products),
             route_networks={route: network or "" for route, network in routes.items()},
             stop_areas={stop: frozenset(areas) for stop, areas in stop_areas.items()},
             leg_rules=dict(leg_rules),
@@ -149,6 +149,14 @@ class FareModel:
             if key in prices:
                 return prices[key]
         return None
+
+
+def _names(products: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+    """Each product's name as its any-category row gives it (else its first row)."""
+    names: dict[str, str] = {}
+    for row in sorted(products, key=lambda p: p["category_id"] != ""):
+        names.setdefault(row["product_id"], row["name"])
+    return names
 
 
 def _clock(text: str) -> time:
