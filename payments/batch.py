@@ -36,7 +36,7 @@ from payments.exceptions import CurrencyMismatch, MerchantNotFound, UnknownProvi
 from payments.merchants import get_merchant, payable_account
 from payments.models import AccountBalance, Merchant, PaymentIntent, Wallet
 from payments.money import MAX_AMOUNT, fee_for
-from payments.purposes import get_purpose
+from payments.purposes import Purpose, get_purpose
 from payments.wallets import wallet_account
 
 Outcome = Literal["succeeded", "duplicate", "insufficient_funds"]
@@ -214,7 +214,7 @@ def _record(
     debits: dict[str, int] = defaultdict(int)
     credits: dict[ledger.AccountRef, int] = defaultdict(int)
     fees = 0
-    rows = []
+    rows: list[dict[str, Any]] = []
     for payment, intent_id, amount in paid:
         wallet = wallets[payment.wallet_id]
         fee = fee_for(amount, merchant.fee_bps) if merchant is not None and spec.credit_account is None else 0
@@ -276,7 +276,7 @@ def _record(
     )
 
 
-def _intents_for_hooks(session: Session, spec: Any, intent_ids: list[str]) -> list[PaymentIntent]:
+def _intents_for_hooks(session: Session, spec: Purpose, intent_ids: list[str]) -> list[PaymentIntent]:
     """The new intents as objects, only when the purpose has a hook or a credit account that needs them."""
     if spec.on_succeeded is None and spec.credit_account is None:
         return []

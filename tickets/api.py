@@ -35,7 +35,7 @@ from tickets.exceptions import (
     UnknownStop,
     ValidatorNotFound,
 )
-from tickets.models import FareDay, TransitDevice, TransitTrip, TransitValidator
+from tickets.models import FareDay, TransitDevice, TransitFeed, TransitTrip, TransitValidator
 from tickets.rider import qr_png
 from tickets.schemas import (
     CapProgressOut,
@@ -104,8 +104,7 @@ def published_keys() -> KeysOut:
     )
 
 
-def _feed_out(session: DbSession, feed: object) -> FeedOut:
-    assert isinstance(feed, network.TransitFeed)
+def _feed_out(session: DbSession, feed: TransitFeed) -> FeedOut:
     return FeedOut(
         id=feed.id,
         name=feed.name,
@@ -180,7 +179,9 @@ def products(
                 name=name,
                 amount=price,
                 currency=model.currency,
-                pass_validity=rule.validity if rule and rule.sold_as_pass else None,  # type: ignore[arg-type]
+                pass_validity="day"
+                if rule and rule.sold_as_pass and rule.validity == "day"
+                else ("month" if rule and rule.sold_as_pass else None),
                 caps=bool(rule and rule.caps),
             )
         )

@@ -7,6 +7,7 @@ rejection code. The online API runs the same class. Credentials are verified onc
 decision costs one Ed25519 verification (the device's signature over the slot).
 """
 
+import itertools
 from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
@@ -88,12 +89,14 @@ class Validator:
         skew_seconds: int = 20,
         rescan_seconds: int = 300,  # 0: no replay cache (the online check keeps its own in Redis)
         credential_cache: int = 50_000,
+        replay_cache: int = 200_000,
     ) -> None:
         self.keys: dict[str, Ed25519PublicKey] = {}
         self.deny_list = deny_list or DenyList()
         self.skew = skew_seconds
         self.rescan = rescan_seconds
         self._cache_size = credential_cache
+        self._replay_size = replay_cache
         self._credentials: OrderedDict[bytes, _Checked] = OrderedDict()
         self._last_seen: dict[str, float] = {}
         self.sync_keys(issuer_keys)
@@ -168,7 +171,11 @@ class Validator:
         return checked
 
     def _remember(self, key: str, now: float) -> None:
+        self._last_seen.pop(key, None)
         self._last_seen[key] = now
-        if len(self._last_seen) > 100_000:
+        if len(self._last_seen) > self._replay_size:
+            # Oldest first (insertion order): drop the expired, and at least a tenth, so pruning stays rare.
             cutoff = now - self.rescan
-            self._last_seen = {k: t for k, t in self._last_seen.items() if t >= cutoff}
+            drop = max(self._replay_size // 10, sum(1 for t in self._last_seen.values() if t < cutoff))
+            for stale in list(itertools.islice(self._last_seen, drop)):
+                del self._last_seen[stale]

@@ -193,7 +193,7 @@ class TestLateTaps:
         drain(redis_url)
         charge()
         assert wallet(api, rider) == 492_000
-        # A validator offline all day uploads a ride taken earlier: metro at 07:30, so the bus becomes a transfer.
+        # A validator offline all day uploads an earlier ride: metro at 07:30, so the bus becomes a transfer.
         upload(
             api,
             offline,

@@ -100,7 +100,7 @@ def _rows(name: str, data: bytes, required: tuple[str, ...]) -> list[dict[str, s
     missing = [column for column in required if column not in (reader.fieldnames or [])]
     if missing:
         raise InvalidFeed(f"{name}.txt lacks the column {missing[0]}.")
-    rows = []
+    rows: list[dict[str, str]] = []
     try:
         for line, row in enumerate(reader, start=2):
             if len(rows) >= MAX_ROWS:

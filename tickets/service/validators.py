@@ -168,7 +168,8 @@ def check_online(session: Session, payload: bytes, *, vehicle_id: str, now: date
     redis.expire(last_key, TWO_VEHICLES_SECONDS)
     flag = None
     if previous:
-        other, _, moment = previous.decode().partition("|")
+        text = previous.decode() if isinstance(previous, bytes) else str(previous)
+        other, _, moment = text.partition("|")
         if other != vehicle_id and now.timestamp() - float(moment) < TWO_VEHICLES_SECONDS:
             flag = "two_vehicles"
     return OnlineDecision(decision, flag)
