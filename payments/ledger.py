@@ -195,8 +195,11 @@ def post_entry(
         return None
 
     checked = sorted((a.id, a.sign * amt) for a, amt in lines if a.balance_mode == "checked")
-    for account_id, delta in checked:
-        _apply_checked(session, account_id, delta)
+    if len(checked) > 1:
+        _apply_checked_many(session, checked)
+    else:
+        for account_id, delta in checked:
+            _apply_checked(session, account_id, delta)
     deferred = [
         {"account_id": a.id, "amount": a.sign * amt} for a, amt in lines if a.balance_mode != "checked"
     ]
@@ -221,6 +224,35 @@ def _apply_checked(session: Session, account_id: str, delta: int) -> None:
         .returning(AccountBalance.account_id)
     ).scalar()
     if updated is None:
+        raise InsufficientFunds("The wallet's available balance does not cover this payment.")
+
+
+def _apply_checked_many(session: Session, deltas: list[tuple[str, int]]) -> None:
+    """`_apply_checked` for many accounts (a batch of wallet payments) in two statements, not one per account.
+
+    The rows are locked in account order first, as the one-by-one loop would, so concurrent postings over
+    the same accounts cannot deadlock; the same condition refuses to take any of them below zero.
+    """
+    totals: dict[str, int] = defaultdict(int)
+    for account_id, delta in deltas:
+        totals[account_id] += delta
+    ids = sorted(totals)
+    session.execute(
+        text(
+            "SELECT account_id FROM account_balance WHERE account_id = ANY(:ids)"
+            " ORDER BY account_id FOR UPDATE"
+        ),
+        {"ids": ids},
+    ).all()
+    updated = session.execute(
+        text(
+            "UPDATE account_balance b SET posted = b.posted + d.delta, updated_at = now()"
+            " FROM unnest(CAST(:ids AS text[]), CAST(:deltas AS bigint[])) AS d(account_id, delta)"
+            " WHERE b.account_id = d.account_id AND b.posted - b.held + d.delta >= 0"
+        ),
+        {"ids": ids, "deltas": [totals[account_id] for account_id in ids]},
+    )
+    if updated.rowcount != len(ids):  # type: ignore[attr-defined]
         raise InsufficientFunds("The wallet's available balance does not cover this payment.")
 
 
