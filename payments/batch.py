@@ -147,7 +147,14 @@ def _check_payments(payments: Sequence[WalletPayment]) -> None:
 
 
 def _wallets(session: Session, wallet_ids: set[str], currency: str) -> dict[str, Wallet]:
-    wallets = {w.id: w for w in session.scalars(select(Wallet).where(Wallet.id.in_(wallet_ids)))}
+    # Plain rows made into transient objects: thousands of wallets in the session's identity map would make
+    # each of the ledger's ORM updates scan them all.
+    rows = session.execute(
+        select(Wallet.id, Wallet.owner_id, Wallet.currency, Wallet.account_id).where(
+            Wallet.id.in_(wallet_ids)
+        )
+    ).all()
+    wallets = {row[0]: Wallet(id=row[0], owner_id=row[1], currency=row[2], account_id=row[3]) for row in rows}
     missing = wallet_ids - wallets.keys()
     if missing:
         raise WalletNotFound(f"No wallet {sorted(missing)[0]}.")

@@ -13,10 +13,12 @@ from hanoipay.errors import InvalidRequest
 from hanoipay.ids import new_id
 from payments import ledger
 from payments.batch import WalletPayment, pay_from_wallets
-from payments.exceptions import CurrencyMismatch, MerchantNotFound, WalletNotFound
+from payments.exceptions import CurrencyMismatch, InsufficientFunds, MerchantNotFound, WalletNotFound
+from payments.merchants import payable_account
 from payments.models import JournalEntry, PaymentIntent
 from payments.purposes import Purpose, register_purpose
 from payments.refunds import create_refund
+from payments.wallets import wallet_account
 from tests.factories import ADMIN, make_merchant, make_user, make_wallet, principal
 
 # A purpose of this test's own, paid to a merchant from wallets, like the transit fares.
@@ -202,6 +204,25 @@ class TestBatch:
         with ThreadPoolExecutor(2) as pool:
             assert sorted(pool.map(run, range(2))) == ["insufficient_funds", "succeeded"]
         assert available(wallet) == 3_000
+
+
+def test_an_entry_over_many_wallets_refuses_to_take_any_below_zero():
+    merchant = make_merchant()
+    rich, poor = make_wallet(make_user(), balance=9_000), make_wallet(make_user(), balance=1_000)
+    lines = [
+        (wallet_account(rich), 5_000),
+        (wallet_account(poor), 5_000),
+        (payable_account(merchant), -10_000),
+    ]
+    with pytest.raises(InsufficientFunds), job_session() as session:
+        ledger.post_entry(session, kind="payment_batch", dedupe_key="many-1", description="x", lines=lines)
+    assert (available(rich), available(poor)) == (9_000, 1_000)
+    lines[1] = (wallet_account(poor), 1_000)
+    lines[2] = (payable_account(merchant), -6_000)
+    with job_session() as session:
+        ledger.post_entry(session, kind="payment_batch", dedupe_key="many-2", description="x", lines=lines)
+    assert (available(rich), available(poor)) == (4_000, 0)
+    assert verify().ok
 
 
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
