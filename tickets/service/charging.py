@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import insert, text
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from hanoipay.auth.service import Principal
@@ -24,7 +24,7 @@ from payments.batch import WalletPayment, pay_from_wallets
 from payments.exceptions import InsufficientFunds
 from payments.refunds import create_refund
 from tickets.exceptions import NoDebt
-from tickets.models import ChargeKind, FareCharge
+from tickets.models import ChargeKind
 from tickets.service.cards import get_card
 from tickets.service.days import current_service_day
 from tickets.service.network import active_feed
@@ -136,9 +136,34 @@ def _settle(
             paid[(item.card_id, item.day)] = -refunded
             run.refunded += refunded
     if charges:
-        session.execute(insert(FareCharge), charges)
+        _insert_charges(session, charges)
     _mark(session, due, paid)
     return run
+
+
+def _insert_charges(session: Session, charges: list[dict[str, Any]]) -> None:
+    session.execute(
+        text(
+            """
+            INSERT INTO transit_fare_charge (id, card_id, service_day, kind, amount, intent_id, refund_id,
+                                             created_at)
+            SELECT k.id, k.card_id, k.day, k.kind, k.amount, k.intent_id, k.refund_id, now()
+            FROM unnest(CAST(:ids AS text[]), CAST(:cards AS text[]), CAST(:days AS date[]),
+                        CAST(:kinds AS text[]), CAST(:amounts AS bigint[]), CAST(:intents AS text[]),
+                        CAST(:refunds AS text[]))
+                 AS k(id, card_id, day, kind, amount, intent_id, refund_id)
+            """
+        ),
+        {
+            "ids": [c["id"] for c in charges],
+            "cards": [c["card_id"] for c in charges],
+            "days": [c["service_day"] for c in charges],
+            "kinds": [str(c["kind"]) for c in charges],
+            "amounts": [c["amount"] for c in charges],
+            "intents": [c["intent_id"] for c in charges],
+            "refunds": [c["refund_id"] for c in charges],
+        },
+    )
 
 
 def _charge(
