@@ -114,7 +114,7 @@ def _taps(
             """
         ),
         {"cards": cards, "low": low, "high": high},
-    )
+    ).all()
     found: dict[tuple[str, date], list[tuple[Any, ...]]] = defaultdict(list)
     for row in rows:
         start = starts.get((row[0], month_start(row[1])))
