@@ -133,6 +133,19 @@ class TestOfflineValidator:
         assert v.check(device.code(NOW + 2), NOW + 2, vehicle_id="bus-1").reason == Reason.ALREADY_SCANNED
         assert v.check(code, NOW + 3, vehicle_id="bus-2").accepted
 
+    def test_the_replay_cache_forgets_the_oldest_when_full_and_stays_correct_for_the_rest(self):
+        v = Validator(KEYS, replay_cache=20)
+        riders = [rider() for _ in range(30)]
+        for i, device in enumerate(riders):
+            assert v.check(device.code(NOW + i), NOW + i, vehicle_id="bus-1").accepted
+        assert len(v._last_seen) <= 20
+        assert (
+            v.check(riders[-1].code(NOW + 31), NOW + 31, vehicle_id="bus-1").reason == Reason.ALREADY_SCANNED
+        )
+        assert v.check(
+            riders[0].code(NOW + 31), NOW + 31, vehicle_id="bus-1"
+        ).accepted  # forgotten: let through
+
     def test_the_deny_list_refuses_revoked_devices_cards_and_debtors(self):
         device = rider()
         card = Validator(KEYS).check(device.code(NOW), NOW).card_id

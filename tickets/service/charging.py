@@ -75,7 +75,7 @@ def charge_closed_days(
     return run
 
 
-def _due(session: Session, where: str, params: dict[str, Any]) -> list[_Due]:
+def _due(session: Session, where: str, params: dict[str, Any], *, skip_locked: bool = True) -> list[_Due]:
     rows = session.execute(
         text(
             f"""
@@ -83,7 +83,7 @@ def _due(session: Session, where: str, params: dict[str, Any]) -> list[_Due]:
             FROM transit_fare_day f JOIN transit_card c ON c.id = f.card_id
             WHERE f.total_amount <> f.charged_amount AND {where}
             ORDER BY f.card_id, f.service_day LIMIT :limit
-            FOR UPDATE OF f SKIP LOCKED
+            FOR UPDATE OF f {"SKIP LOCKED" if skip_locked else ""}
             """  # noqa: S608  (the condition is one of this module's constants)
         ),
         params,
@@ -244,6 +244,7 @@ def pay_debt(session: Session, who: Principal, card_id: str) -> ChargeRun:
         session,
         "f.card_id = :card AND f.closed AND f.total_amount > f.charged_amount",
         {"card": card.id, "limit": 1_000},
+        skip_locked=False,  # a charge run holding the card's days: wait for it, then see what is left
     )
     if not due:
         raise NoDebt(f"Card {card.id} owes nothing.")
