@@ -334,6 +334,48 @@ class TestDebt:
         assert ledger_ok()
 
 
+class TestRaces:
+    def test_two_charge_runs_at_once_charge_each_day_once(self, api, operator, redis_url):
+        day = TODAY - timedelta(days=1)
+        riders = [make_rider(api, issued_at=at(day, "05:00")) for _ in range(4)]
+        gate = make_gate(api)
+        upload(api, gate, [tap(r, "90", at(day, f"0{6 + i}:00")) for i, r in enumerate(riders)])
+        drain(redis_url)
+
+        def run(_: int) -> int:
+            with job_session() as session:
+                return charge_closed_days(session).charged
+
+        with ThreadPoolExecutor(2) as pool:
+            assert sum(pool.map(run, range(2))) == 4 * 12_000
+        charge()
+        assert [wallet(api, r) for r in riders] == [488_000] * 4
+        with job_session() as session:
+            assert session.scalar(select(func.count()).select_from(FareCharge)) == 4
+        assert ledger_ok()
+
+    def test_two_debt_payments_at_once_pay_once(self, api, live_server, operator, redis_url):
+        day = TODAY - timedelta(days=1)
+        rider = make_rider(api, issued_at=at(day, "05:00"), balance=0)
+        upload(api, make_gate(api), [tap(rider, "107", at(day, "08:00"))])
+        drain(redis_url)
+        charge()
+        with job_session() as session:
+            from payments.topups import record_manual_topup
+
+            record_manual_topup(session, FINANCE, rider.wallet.id, amount=100_000, reason="cash")
+
+        def pay(_: int) -> httpx.Response:
+            with httpx.Client(base_url=live_server.url, timeout=30) as own:
+                return own.post(f"/v1/transit/cards/{rider.card_id}/pay_debt", headers=rider.headers)
+
+        with ThreadPoolExecutor(2) as pool:
+            answers = sorted(a.status_code for a in pool.map(pay, range(2)))
+        assert answers == [200, 409]
+        assert wallet(api, rider) == 80_000
+        assert ledger_ok()
+
+
 class TestPasses:
     def test_a_monthly_pass_bought_through_the_core_makes_its_route_free(self, api, operator, redis_url):
         rider = make_rider(api)
