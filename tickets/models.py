@@ -230,7 +230,10 @@ class FareDay(Base):
     __tablename__ = "transit_fare_day"
     __table_args__ = (
         Index(
-            "ix_transit_fare_day_due", "service_day", postgresql_where=text("total_amount <> charged_amount")
+            "ix_transit_fare_day_due",
+            "card_id",
+            "service_day",
+            postgresql_where=text("total_amount <> charged_amount"),
         ),
         CheckConstraint("total_amount >= 0", name="total_non_negative"),
     )

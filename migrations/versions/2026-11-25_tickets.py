@@ -244,7 +244,7 @@ def upgrade() -> None:
     op.create_index(
         "ix_transit_fare_day_due",
         "transit_fare_day",
-        ["service_day"],
+        ["card_id", "service_day"],
         unique=False,
         postgresql_where=sa.text("total_amount <> charged_amount"),
     )

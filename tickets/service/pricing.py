@@ -11,6 +11,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import text
@@ -72,7 +73,7 @@ def _price_chunk(session: Session, starts: dict[tuple[str, date], date], now: da
         return 0
     info = _cards(session, cards, low, high)
     caps_before = _caps_before(session, starts)
-    trips: list[tuple[Any, ...]] = []
+    trips: list[str] = []
     days: list[dict[str, Any]] = []
     by_card_month: dict[tuple[str, date], list[date]] = defaultdict(list)
     for card_id, day in taps:
@@ -192,28 +193,40 @@ def _legs(taps: list[tuple[Any, ...]]) -> list[Leg]:
     return legs
 
 
-def _trip_row(card_id: str, day: date, priced: PricedLeg, model: FareModel) -> tuple[Any, ...]:
+@lru_cache(maxsize=65_536)
+def _text(value: str | None) -> str:
+    """A value in COPY's text format (feed ids repeat, so this is cached)."""
+    if value is None:
+        return "\\N"
+    return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+
+
+def _trip_row(card_id: str, day: date, priced: PricedLeg, model: FareModel) -> str:
+    """One trip as a line of COPY text: formatting it here is several times cheaper than per-value dumping."""
     leg = priced.leg
-    return (
-        new_id("trip"),
-        card_id,
-        day,
-        leg.tap_id,
-        leg.exit_tap_id,
-        leg.route_id,
-        leg.from_stop_id,
-        leg.to_stop_id,
-        leg.started_at,
-        priced.product_id,
-        priced.base_amount,
-        priced.amount,
-        model.currency,
-        json.dumps(priced.reasons, ensure_ascii=False),
+    reasons = json.dumps(priced.reasons, ensure_ascii=False, separators=(",", ":"))
+    return "\t".join(
+        (
+            new_id("trip"),
+            card_id,
+            day.isoformat(),
+            _text(leg.tap_id),
+            _text(leg.exit_tap_id),
+            _text(leg.route_id),
+            _text(leg.from_stop_id),
+            _text(leg.to_stop_id),
+            leg.started_at.isoformat(),
+            _text(priced.product_id),
+            str(priced.base_amount),
+            str(priced.amount),
+            model.currency,
+            _text(reasons),
+        )
     )
 
 
 def _write(
-    session: Session, trips: list[tuple[Any, ...]], days: list[dict[str, Any]], currency: str, now: datetime
+    session: Session, trips: list[str], days: list[dict[str, Any]], currency: str, now: datetime
 ) -> None:
     """Replace the days' trips (COPY) and upsert their totals, in the caller's transaction."""
     cards = [d["card_id"] for d in days]
@@ -234,8 +247,8 @@ def _write(
         connection.cursor() as cursor,
         cursor.copy(f"COPY transit_trip ({', '.join(TRIP_COLUMNS)}) FROM STDIN") as copy,
     ):
-        for row in trips:
-            copy.write_row(row)
+        for start in range(0, len(trips), 5_000):
+            copy.write("\n".join(trips[start : start + 5_000]) + "\n")
     session.execute(
         text(
             """
