@@ -5,6 +5,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import select
 
 from hanoipay.auth.deps import Caller
 from hanoipay.auth.service import RoleNotAllowed
@@ -395,11 +396,8 @@ def list_days(
 ) -> list[FareDayOut]:
     """The card's service days, newest first: total after capping, charged, pending and owed."""
     card = cards.get_card(session, who, card_id)
-    rows = (
-        session.query(FareDay)
-        .filter(FareDay.card_id == card.id)
-        .order_by(FareDay.service_day.desc())
-        .limit(limit)
+    rows = session.scalars(
+        select(FareDay).where(FareDay.card_id == card.id).order_by(FareDay.service_day.desc()).limit(limit)
     )
     return [
         FareDayOut.model_validate(day).model_copy(

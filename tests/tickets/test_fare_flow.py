@@ -441,6 +441,21 @@ class TestPasses:
             headers=rider.headers,
         )
         assert direct.json()["code"] == "invalid_request"
+        pass_by_hand = api.post(
+            "/v1/payment_intents",
+            json={
+                "amount": 30_000,
+                "currency": "VND",
+                "purpose": "transit_pass",
+                "purpose_ref": "pass_01M8AAAAAAAAAAAAAAAAAAAAAA",
+                "merchant_id": operator.id,
+                "provider": "wallet",
+                "wallet_id": rider.wallet.id,
+                "confirm": True,
+            },
+            headers=rider.headers,
+        )
+        assert pass_by_hand.json()["code"] == "invalid_request"
 
     def test_two_concurrent_purchases_with_one_key_buy_one_pass(self, api, live_server, operator):
         rider = make_rider(api, balance=300_000)
@@ -466,10 +481,8 @@ def test_cards_belong_to_their_rider(api, operator):
         answer = api.get(f"/v1/transit/cards/{rider.card_id}{path}", headers=other.headers)
         assert (answer.status_code, answer.json()["code"]) == (404, "card_not_found"), path
     assert api.post(f"/v1/transit/devices/{rider.device_id}/revoke", headers=other.headers).status_code == 404
-    assert (
-        api.post("/v1/transit/cards", json={"wallet_id": rider.wallet.id}, headers=other.headers).status_code
-        == 404
-    )
+    foreign_wallet = api.post("/v1/transit/cards", json={"wallet_id": rider.wallet.id}, headers=other.headers)
+    assert (foreign_wallet.status_code, foreign_wallet.json()["code"]) == (404, "wallet_not_found")
     for key in (b64url(b"\x01" * 31), "*" * 43):
         bad_key = api.post(
             f"/v1/transit/cards/{rider.card_id}/devices", json={"public_key": key}, headers=rider.headers

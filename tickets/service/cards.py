@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from hanoipay.auth.service import Principal, Role
 from hanoipay.ids import new_id
 from hanoipay.settings import get_settings
+from payments.exceptions import WalletNotFound
 from payments.models import Wallet
 from payments.wallets import get_wallet
 from tickets.credentials import Credential, load_public_key, sign_credential
@@ -43,7 +44,7 @@ def open_card(
     who.require(Role.CUSTOMER)
     wallet = get_wallet(session, who, wallet_id)
     if wallet.owner_id != who.id:
-        raise CardNotFound("Cards are paid from the rider's own wallet.")
+        raise WalletNotFound(f"No wallet {wallet_id} of yours; a card is paid from its rider's own wallet.")
     category = _category(session, category_id)
     card = TransitCard(
         id=new_id("card"),

@@ -107,7 +107,7 @@ def _rows(name: str, data: bytes, required: tuple[str, ...]) -> list[dict[str, s
                 raise InvalidFeed(f"{name}.txt has more than {MAX_ROWS} rows.")
             clean = {k.strip(): (v or "").strip() for k, v in row.items() if k is not None}
             for column in required:
-                if not clean.get(column) and column not in ("amount",):
+                if not clean.get(column):
                     raise InvalidFeed(f"{name}.txt line {line}: {column} is empty.")
             rows.append(clean)
     except csv.Error as error:

@@ -54,6 +54,7 @@ def buy_pass(
         raise NotAPass(f"{product_id} has no price for the rider category {card.category_id}.")
     feed = active_feed(session)
     pass_id = new_id("pass")
+    session.info[_BUYING] = pass_id
     intent = intents.create_intent(
         session,
         who,
@@ -111,8 +112,12 @@ def _pass_refunded(session: Session, intent: PaymentIntent, refund: Any) -> None
         transit_pass.status = PassStatus.CANCELED
 
 
+_BUYING = "tickets.buying_pass"
+
+
 def _validate_pass(session: Session, who: Principal, intent: PaymentIntent) -> None:
-    if not intent.purpose_ref or not intent.purpose_ref.startswith("pass_"):
+    # Only buy_pass creates these intents: one made through the core's API would pay for no pass.
+    if intent.purpose_ref is None or session.info.pop(_BUYING, None) != intent.purpose_ref:
         raise InvalidRequest("A transit pass is bought through POST /v1/transit/cards/{id}/passes.")
 
 
