@@ -5,7 +5,8 @@
 Webhooks: each request is a bank notification signed with HMAC-SHA256, verified, matched to a waiting
 VietQR intent by its reference, the intent succeeds and the ledger is posted, through `hanoipay api`.
 The baseline is confirmed wallet payments over the same HTTP server in the same run.
-PNGs: `payments.qr_image.render_png` (code + caption) beside a bare `qrcode` PNG of the same payload.
+PNGs: `payments.providers.vietqr.image.render_png` (code + caption) beside a bare `qrcode` PNG of the
+same payload.
 """
 
 import argparse
@@ -30,10 +31,10 @@ from hanoipay.auth.service import issue_token
 from hanoipay.db import job_session
 from hanoipay.settings import get_settings
 from payments import intents, ledger
-from payments.bank import SIGNATURE_HEADER, sign
 from payments.models import PaymentIntent
 from payments.providers.vietqr import payload_for
-from payments.qr_image import render_png
+from payments.providers.vietqr.image import render_png
+from payments.providers.vietqr.webhook import SIGNATURE_HEADER, sign
 
 KID = "bench-bank"
 

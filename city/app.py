@@ -6,9 +6,11 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from city.domains import DOMAINS, register_domains
-from hanoipay import db, jobs
+from city.web import install_pages
+from hanoipay import db, health, jobs
 from hanoipay.auth import api as auth_api
 from hanoipay.errors import install_error_handlers
+from hanoipay.guard import RequestGuard
 from hanoipay.settings import get_settings
 
 
@@ -35,15 +37,16 @@ def create_app() -> FastAPI:
         lifespan=_lifespan,
     )
     install_error_handlers(app)
+    install_pages(app)
+    settings = get_settings()
+    app.add_middleware(
+        RequestGuard, max_body_bytes=settings.max_body_bytes, max_upload_bytes=settings.max_upload_bytes
+    )
+    app.include_router(health.router)
     app.include_router(auth_api.router)
     app.include_router(auth_api.json_router)
     for domain in DOMAINS:
         for router in domain.routers:
             app.include_router(router)
-
-    @app.get("/healthz", tags=["ops"])
-    def healthz() -> dict[str, str]:
-        """Liveness: the process answers."""
-        return {"status": "ok"}
 
     return app

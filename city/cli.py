@@ -3,11 +3,11 @@
 import logging
 import os
 import signal
-import subprocess
 import sys
+import time
+from types import FrameType
 from typing import Annotated
 
-import redis
 import typer
 import uvicorn
 from rich.console import Console
@@ -17,8 +17,10 @@ from city.app import create_app
 from city.domains import periodic_jobs, register_domains
 from hanoipay.db import job_session
 from hanoipay.jobs import run_job
-from hanoipay.runtime import start_runtime
+from hanoipay.resilience import resilient_redis
+from hanoipay.runtime import Runtime, start_runtime
 from hanoipay.settings import get_settings
+from hanoipay.supervisor import Child, Supervisor, popen_child
 from payments.ledger import VerifyReport
 
 app = typer.Typer(help="HanoiPay: cashless payments and e-tickets for a city.", no_args_is_help=True)
@@ -38,33 +40,51 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
 ) -> None:
-    """Run everything in one place: embedded servers if none are configured, the API, a worker and cron."""
+    """Run everything in one place: embedded servers if none are configured, the API, a worker and cron.
+
+    The worker, the cron scheduler and the embedded Redis are supervised: one that exits is restarted
+    with backoff. Ctrl-C and SIGTERM (docker stop, systemd) both stop everything cleanly.
+    """
     _logging()
+    # SIGTERM behaves as Ctrl-C everywhere: uvicorn shuts down gracefully, then the finally below runs.
+    signal.signal(signal.SIGTERM, _interrupt)
     runtime = start_runtime(migrate=True, api=True)
-    env = {**os.environ, **runtime.child_environment()}
-    children = [
-        subprocess.Popen([sys.executable, "-m", "city.cli", role], env=env)  # noqa: S603
-        for role in ("worker", "cron")
-    ]
-    console.print(
-        f"HanoiPay on http://{host}:{port}  (docs at /docs)  data: {get_settings().data_dir.resolve()}"
-    )
+    supervisor = Supervisor(_serve_children(runtime))
     try:
+        supervisor.start()
+        console.print(
+            f"HanoiPay on http://{host}:{port}  (docs at /docs)  data: {get_settings().data_dir.resolve()}"
+        )
         uvicorn.run(create_app(), host=host, port=port, log_level="info")
+    except KeyboardInterrupt:
+        pass
     finally:
-        _stop_children(children)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        supervisor.stop()
         runtime.stop()
 
 
-def _stop_children(children: list[subprocess.Popen[bytes]]) -> None:
-    for child in children:
-        if child.poll() is None:
-            child.send_signal(signal.SIGTERM)
-    for child in children:
-        try:
-            child.wait(15)
-        except subprocess.TimeoutExpired:
-            child.kill()
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def _serve_children(runtime: Runtime) -> list[Child]:
+    env = {**os.environ, **runtime.child_environment()}
+    children = [
+        popen_child(role, [sys.executable, "-m", "city.cli", role], env) for role in ("worker", "cron")
+    ]
+    if runtime.embedded_redis is not None:
+        embedded = runtime.embedded_redis
+
+        def restart_redis() -> None:
+            embedded.start()  # on the same socket, with the data it saved
+
+        # Started by the runtime already; the supervisor only brings it back, and the runtime stops it.
+        redis_child = Child("embedded Redis", restart_redis, embedded.exit_code, lambda: None)
+        redis_child.started_at = time.monotonic()
+        children.insert(0, redis_child)
+    return children
 
 
 @app.command()
@@ -87,7 +107,7 @@ def worker(
     _logging()
     runtime = start_runtime()
     register_domains()
-    connection = redis.Redis.from_url(runtime.redis_url)
+    connection = resilient_redis(runtime.redis_url, "worker")
     try:
         Worker([get_settings().queue_name], connection=connection).work(with_scheduler=True, burst=burst)
     finally:
@@ -102,7 +122,7 @@ def cron() -> None:
     _logging()
     runtime = start_runtime()
     register_domains()
-    scheduler = CronScheduler(connection=redis.Redis.from_url(runtime.redis_url))
+    scheduler = CronScheduler(connection=resilient_redis(runtime.redis_url, "cron"))
     for periodic in periodic_jobs():
         scheduler.register(
             run_job,

@@ -31,6 +31,19 @@ class PeriodicJob:
 
 
 @dataclass(frozen=True)
+class PageLink:
+    """A page the home page lists for the people who may use it (`roles`; empty: anyone signed in).
+
+    `title` and `description` are English messages translated by the domain's catalog.
+    """
+
+    path: str
+    title: str
+    description: str
+    roles: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
 class Domain:
     """A domain's contribution to the app, the worker and the cron scheduler."""
 
@@ -38,6 +51,9 @@ class Domain:
     register: Callable[[], None] = _nothing
     routers: Sequence[APIRouter] = ()
     periodic_jobs: Sequence[PeriodicJob] = ()
-    # Pages: a directory of Jinja2 templates and one of static files (served at /static/<name>/).
+    # Pages: Jinja2 templates (addressed as "<name>/<file>"), static files (served at /static/<name>/),
+    # gettext catalogs (<locale>/vi/LC_MESSAGES/*.po) and the links the home page shows.
     templates: Path | None = None
     static: Path | None = None
+    locale: Path | None = None
+    pages: Sequence[PageLink] = ()

@@ -100,13 +100,18 @@ class EmbeddedRedis:
             if self.persist
             else ["--appendonly", "no", "--save", ""]
         )
-        self._process = subprocess.Popen(args, stdin=subprocess.DEVNULL)  # noqa: S603
+        # Its own session: a terminal's Ctrl-C reaches the process that owns it, which stops it in order.
+        self._process = subprocess.Popen(args, stdin=subprocess.DEVNULL, start_new_session=True)  # noqa: S603
         deadline = time.monotonic() + 10
         while not self._alive():
             if self._process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"redis-server did not start; see {self.data_dir / 'redis.log'}")
             time.sleep(0.02)
         return self.url
+
+    def exit_code(self) -> int | None:
+        """The exit code of the server this process started, or None while it runs (or was not started)."""
+        return None if self._process is None else self._process.poll()
 
     def stop(self) -> None:
         """Stop the server if this process started it; it saves its snapshot on the way out."""

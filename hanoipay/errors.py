@@ -1,20 +1,37 @@
 """One error base with an HTTP status and a stable code; one handler writes RFC 9457 problem+json."""
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from http import HTTPStatus
 from typing import Any, ClassVar
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 PROBLEM_JSON = "application/problem+json"
+PAGE_FLAG = "hanoipay.page"
 log = logging.getLogger(__name__)
+PageRenderer = Callable[[Request, int, str, str], Response]
+_page_renderer: PageRenderer | None = None
+
+
+def render_refusals_as_pages(renderer: PageRenderer) -> None:
+    """Show refusals to people on pages as a page (the composition root passes the web layer's renderer)."""
+    global _page_renderer
+    _page_renderer = renderer
+
+
+def _wants_page(request: Request) -> bool:
+    """A page endpoint was being served, or a browser navigated to a path outside the JSON API."""
+    if request.scope.get(PAGE_FLAG):
+        return True
+    accept = request.headers.get("accept", "")
+    return request.method == "GET" and "text/html" in accept and not request.url.path.startswith("/v1/")
 
 
 class Problem(BaseModel):
@@ -123,7 +140,9 @@ def install_error_handlers(app: FastAPI) -> None:
     """Make every error, validation errors included, answer with problem+json and a stable code."""
 
     @app.exception_handler(HanoiPayError)
-    async def _domain(request: Request, exc: HanoiPayError) -> JSONResponse:
+    async def _domain(request: Request, exc: HanoiPayError) -> Response:
+        if _page_renderer is not None and _wants_page(request):
+            return _page_renderer(request, exc.status, exc.title, exc.detail)
         body = problem_body(exc)
         return JSONResponse(body, status_code=exc.status, media_type=PROBLEM_JSON, headers=_auth_header(exc))
 
@@ -136,10 +155,12 @@ def install_error_handlers(app: FastAPI) -> None:
         return problem(422, "validation_error", "Invalid request", detail, errors=errors)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         code = _HTTP_CODES.get(exc.status_code, "http_error")
         title = HTTPStatus(exc.status_code).phrase
         detail = exc.detail if isinstance(exc.detail, str) else title
+        if _page_renderer is not None and _wants_page(request) and exc.status_code != 405:
+            return _page_renderer(request, exc.status_code, title, detail)
         response = problem(exc.status_code, code, title, detail)
         response.headers.update(exc.headers or {})
         if exc.status_code == 405:

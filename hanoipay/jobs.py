@@ -84,6 +84,7 @@ def init_redis(url: str) -> redis.Redis:
     """Connect the process to Redis at `url`."""
     global _redis
     _redis = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=1)
+    _breaker.reset()
     return _redis
 
 
@@ -131,8 +132,36 @@ def _forget_after_rollback(session: Session) -> None:
     session.info.pop(_OUTBOX, None)
 
 
-def _enqueue(pending: Sequence[_Pending]) -> bool:
-    """Put the jobs on the queue in one round trip; False (and nothing lost) if Redis cannot be reached."""
+class _Breaker:
+    """After Redis fails to answer, skip relaying for a few seconds instead of making every payment wait.
+
+    The rows stay in the outbox and the sweeper relays them once Redis answers again.
+    """
+
+    def __init__(self, open_seconds: float = 5.0) -> None:
+        self.open_seconds = open_seconds
+        self._open_until = 0.0
+
+    def allows(self) -> bool:
+        return time.monotonic() >= self._open_until
+
+    def trip(self) -> None:
+        self._open_until = time.monotonic() + self.open_seconds
+
+    def reset(self) -> None:
+        self._open_until = 0.0
+
+
+_breaker = _Breaker()
+
+
+def _enqueue(pending: Sequence[_Pending], *, force: bool = False) -> bool:
+    """Put the jobs on the queue in one round trip; False (and nothing lost) if Redis cannot be reached.
+
+    Right after a failure the after-commit relay does not even try (`force` is for the sweeper).
+    """
+    if not force and not _breaker.allows():
+        return False
     retry = Retry(max=len(RETRY_INTERVALS), interval=RETRY_INTERVALS)
     queue = get_queue()
     try:
@@ -148,8 +177,11 @@ def _enqueue(pending: Sequence[_Pending]) -> bool:
             )
             pipe.execute()
     except (redis.RedisError, OSError) as exc:
-        log.warning("outbox relay postponed, Redis unavailable: %s", exc)
+        if _breaker.allows():
+            log.warning("outbox relay postponed, Redis unavailable: %s", exc)
+        _breaker.trip()
         return False
+    _breaker.reset()
     return True
 
 
@@ -225,7 +257,7 @@ def relay(*, older_than_seconds: int = 0, limit: int = 1000) -> int:
             .limit(limit)
             .with_for_update(skip_locked=True)
         ).all()
-        if not rows or not _enqueue([_Pending(r.id, r.job, r.kwargs) for r in rows]):
+        if not rows or not _enqueue([_Pending(r.id, r.job, r.kwargs) for r in rows], force=True):
             return 0
         relayed = [row.id for row in rows]
         session.execute(

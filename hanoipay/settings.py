@@ -19,6 +19,9 @@ class Settings(BaseSettings):
     jwt_keys: dict[str, str] = Field(default_factory=dict)
     jwt_active_kid: str | None = None
     access_token_minutes: int = 15
+    web_session_hours: int = 12
+    # Origins a page may load images from besides its own (a map tile server for the parking pages).
+    web_image_origins: list[str] = Field(default_factory=list)
 
     capture_window_hours: int = 7 * 24
     idempotency_ttl_hours: int = 24
@@ -35,6 +38,7 @@ class Settings(BaseSettings):
     vietqr_bank_bin: str = "970436"
     vietqr_account: str = "1900100200300"
     vietqr_account_name: str = "CONG TY HANOIPAY"
+    vietqr_collection_accounts: list[str] = Field(default_factory=list)
 
     notification_channel: str = "inbox"
 
@@ -47,6 +51,13 @@ class Settings(BaseSettings):
     transit_clock_skew_seconds: int = 20
     transit_rescan_seconds: int = 300
     transit_debt_limit: int = 20_000
+
+    ready_max_outbox_lag_seconds: float = 60.0
+    ready_max_queue_depth: int = 100_000
+    event_redelivery_seconds: int = 20
+
+    max_body_bytes: int = 1_048_576
+    max_upload_bytes: int = 52_428_800
 
     db_pool_size: int = 20
     db_max_overflow: int = 10

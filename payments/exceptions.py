@@ -1,5 +1,7 @@
 """Refusals of the payment core, each with an HTTP status and a stable code."""
 
+from typing import ClassVar
+
 from hanoipay.errors import Conflict, HanoiPayError, InvalidRequest, NotFound
 
 
@@ -36,10 +38,33 @@ class WalletExists(Conflict):
     title = "Wallet already exists"
 
 
-class InsufficientFunds(HanoiPayError):
+class PaymentFailed(HanoiPayError):
+    """The payer's payment did not go through: a declined card, too little in the wallet.
+
+    Unlike a bad request, this is news about the intent: it is recorded on the intent as its
+    `last_payment_error`, as Stripe does, and the intent waits for another payment method.
+    """
+
     status = 402
+    code = "payment_failed"
+    title = "Payment failed"
+    error_type: ClassVar[str] = "payment_error"
+
+    def payment_error(self) -> dict[str, str | None]:
+        """The error as the intent's `last_payment_error` shows it."""
+        decline_code = self.extra.get("decline_code")
+        return {
+            "type": self.error_type,
+            "code": self.code,
+            "decline_code": str(decline_code) if decline_code else None,
+            "message": self.detail,
+        }
+
+
+class InsufficientFunds(PaymentFailed):
     code = "insufficient_funds"
     title = "Insufficient funds"
+    error_type = "wallet_error"
 
 
 class UnsupportedCurrency(InvalidRequest):
@@ -115,3 +140,10 @@ class InvalidSignature(HanoiPayError):
 class MalformedWebhook(HanoiPayError):
     code = "malformed_webhook"
     title = "Malformed webhook"
+
+
+class UnknownCollectionAccount(InvalidRequest):
+    """A bank says money arrived in an account the platform does not collect on: never applied."""
+
+    code = "unknown_collection_account"
+    title = "Not a collection account of the platform"

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import Header, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from pydantic import BaseModel
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -72,10 +72,17 @@ def _claim(session: Session, owner: str, key: str, fingerprint: str) -> Idempote
 
 def _replay(row: IdempotencyKey) -> Response:
     status = row.status_code or 200
-    media_type = PROBLEM_JSON if status >= 400 else "application/json"
-    return JSONResponse(
-        row.response, status_code=status, media_type=media_type, headers={"Idempotent-Replayed": "true"}
+    return Response(
+        row.response_body,
+        status_code=status,
+        media_type=PROBLEM_JSON if status >= 400 else "application/json",
+        headers={"Idempotent-Replayed": "true"},
     )
+
+
+def _render(document: Any) -> bytes:
+    """JSON bytes exactly as a `JSONResponse` writes them; stored so a replay sends the same bytes."""
+    return json.dumps(document, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
 
 
 def run_idempotent(
@@ -87,37 +94,46 @@ def run_idempotent(
     work: Callable[[], BaseModel],
     *,
     status_code: int = 200,
+    keep_on: type[HanoiPayError] | None = None,
 ) -> Response:
-    """Run `work` once per (caller, key); replay its stored response for retries with the same body."""
-    if key is None:
-        return JSONResponse(work().model_dump(mode="json"), status_code=status_code)
-    if not _KEY_PATTERN.match(key):
-        raise InvalidIdempotencyKey("Idempotency-Key must be 1 to 255 printable ASCII characters.")
-    fingerprint = _fingerprint(request, body)
-    existing = _claim(session, who.id, key, fingerprint)
-    if existing is not None:
-        if existing.request_hash != fingerprint:
-            raise IdempotencyKeyReused(
-                "This Idempotency-Key was used with a different request; use a new key for a new operation."
-            )
-        return _replay(existing)
-    response: dict[str, Any]
+    """Run `work` once per (caller, key); replay its stored response for retries with the same body.
+
+    A refusal undoes what `work` wrote, except a `keep_on` error (a payment that failed), whose changes
+    (the intent with its `last_payment_error`) are kept and committed with the refusal, as Stripe does.
+    """
+    if key is not None:
+        if not _KEY_PATTERN.match(key):
+            raise InvalidIdempotencyKey("Idempotency-Key must be 1 to 255 printable ASCII characters.")
+        fingerprint = _fingerprint(request, body)
+        existing = _claim(session, who.id, key, fingerprint)
+        if existing is not None:
+            if existing.request_hash != fingerprint:
+                raise IdempotencyKeyReused(
+                    "This Idempotency-Key was used with a different request; "
+                    "use a new key for a new operation."
+                )
+            return _replay(existing)
     savepoint = session.begin_nested()
     try:
-        response = work().model_dump(mode="json")
+        content = _render(work().model_dump(mode="json"))
         savepoint.commit()
     except HanoiPayError as error:
-        savepoint.rollback()
-        if error.status >= 500:
+        kept = keep_on is not None and isinstance(error, keep_on)
+        if kept:
+            savepoint.commit()
+        else:
+            savepoint.rollback()
+        if error.status >= 500 or (key is None and not kept):
             raise
-        response, status_code = problem_body(error), error.status
-    session.execute(
-        update(IdempotencyKey)
-        .where(IdempotencyKey.owner == who.id, IdempotencyKey.key == key)
-        .values(status_code=status_code, response=response)
-    )
+        content, status_code = _render(problem_body(error)), error.status
+    if key is not None:
+        session.execute(
+            update(IdempotencyKey)
+            .where(IdempotencyKey.owner == who.id, IdempotencyKey.key == key)
+            .values(status_code=status_code, response_body=content)
+        )
     media_type = PROBLEM_JSON if status_code >= 400 else "application/json"
-    return JSONResponse(response, status_code=status_code, media_type=media_type)
+    return Response(content, status_code=status_code, media_type=media_type)
 
 
 def purge_expired(session: Session) -> int:

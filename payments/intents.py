@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from hanoipay.auth.service import Principal, Role
 from hanoipay.errors import Forbidden, HanoiPayError
 from hanoipay.ids import new_id
+from hanoipay.pagination import Page, paginate
 from hanoipay.settings import get_settings
 from payments import events, ledger
 from payments.exceptions import (
@@ -26,23 +27,22 @@ from payments.exceptions import (
     IntentNotConfirmable,
     IntentNotFound,
     MerchantNotFound,
+    PaymentFailed,
     PaymentMethodRequired,
     UnknownProvider,
     UnsupportedCurrency,
 )
 from payments.merchants import get_merchant, payable_account
-from payments.models import Merchant, PaymentIntent
+from payments.models import CaptureMethod, IntentStatus, Merchant, PaymentIntent
 from payments.money import CURRENCIES, fee_for
-from payments.providers.base import PaymentMethod, Provider, get_provider
+from payments.providers.base import Outcome, PaymentMethod, Provider, get_provider
 from payments.purposes import Purpose, get_purpose
 from payments.wallets import wallet_to_pay_from
 
 log = logging.getLogger(__name__)
 
-CONFIRMABLE = frozenset({"requires_payment_method", "requires_confirmation"})
-CANCELABLE = frozenset(
-    {"requires_payment_method", "requires_confirmation", "requires_action", "requires_capture"}
-)
+CONFIRMABLE = frozenset({IntentStatus.REQUIRES_PAYMENT_METHOD, IntentStatus.REQUIRES_CONFIRMATION})
+CANCELABLE = CONFIRMABLE | {IntentStatus.REQUIRES_ACTION, IntentStatus.REQUIRES_CAPTURE}
 OPEN_FOR_PAYER = CONFIRMABLE
 
 
@@ -89,7 +89,7 @@ def create_intent(
     purpose: str,
     merchant_id: str | None = None,
     purpose_ref: str | None = None,
-    capture_method: str = "automatic",
+    capture_method: str = CaptureMethod.AUTOMATIC,
     provider: str | None = None,
     wallet_id: str | None = None,
     payment_method: str | None = None,
@@ -127,7 +127,7 @@ def create_intent(
         purpose_ref=purpose_ref,
         amount=amount,
         currency=currency,
-        status="requires_confirmation" if provider else "requires_payment_method",
+        status=IntentStatus.REQUIRES_CONFIRMATION if provider else IntentStatus.REQUIRES_PAYMENT_METHOD,
         capture_method=capture_method,
         provider=provider,
         wallet_id=wallet_id,
@@ -188,13 +188,29 @@ def _confirm(
         raise IntentNotFound(f"No payment intent {intent.id}.")
     chosen.prepare(session, who, intent, method)
     intent.provider = chosen.name
-    if intent.capture_method == "manual":
+    intent.last_payment_error = None
+    if intent.capture_method == CaptureMethod.MANUAL:
         intent.capture_before = _now() + timedelta(hours=get_settings().capture_window_hours)
-        session.flush()  # the hold the provider places references the intent's row
-    apply_provider_status(session, intent, chosen.authorize(session, intent))
+    try:
+        # A refused payment undoes what it wrote (a ledger entry begun, a hold) but keeps the intent.
+        with session.begin_nested():
+            apply_provider_status(session, intent, chosen.authorize(session, intent))
+    except PaymentFailed as failure:
+        record_payment_failure(session, intent, failure.payment_error())
+        session.flush()
+        failure.extra["payment_intent"] = intent.id
+        raise
 
 
-TERMINAL = frozenset({"succeeded", "canceled"})
+TERMINAL = frozenset({IntentStatus.SUCCEEDED, IntentStatus.CANCELED})
+
+
+def record_payment_failure(session: Session, intent: PaymentIntent, error: dict[str, str | None]) -> None:
+    """The payment did not go through: the intent waits for another payment method, with the error kept."""
+    intent.status = IntentStatus.REQUIRES_PAYMENT_METHOD
+    intent.last_payment_error = error
+    intent.updated_at = _now()
+    _publish(session, "payment_intent.payment_failed", intent)
 
 
 def apply_provider_status(
@@ -203,7 +219,7 @@ def apply_provider_status(
     status: str,
     *,
     amount: int | None = None,
-    error: str | None = None,
+    error: dict[str, str | None] | None = None,
 ) -> bool:
     """Apply what the provider says of an intent (at confirm, from a webhook or a settle job), once.
 
@@ -217,20 +233,28 @@ def apply_provider_status(
     if status == "succeeded":
         mark_succeeded(session, intent, intent.amount if amount is None else amount)
     elif status == "requires_capture":
-        intent.status = "requires_capture"
+        intent.status = IntentStatus.REQUIRES_CAPTURE
         intent.amount_capturable = intent.amount if amount is None else amount
         if intent.capture_before is None:
             intent.capture_before = _now() + timedelta(hours=get_settings().capture_window_hours)
         _publish(session, "payment_intent.amount_capturable_updated", intent)
     elif status == "failed":
-        intent.status = "requires_payment_method"
-        intent.last_error = error or "The payment failed."
-        _publish(session, "payment_intent.payment_failed", intent)
+        record_payment_failure(session, intent, error or PaymentFailed("The payment failed.").payment_error())
     elif status == "canceled":
         _cancel(session, intent, "provider", void=False)
     else:
         intent.status = status
     return True
+
+
+def apply_outcome(session: Session, intent: PaymentIntent, outcome: Outcome) -> bool:
+    """Apply a provider's word on the intent once (news of a finished intent changes nothing)."""
+    changed = apply_provider_status(
+        session, intent, outcome.status, amount=outcome.amount, error=outcome.error
+    )
+    if changed:
+        intent.next_action = outcome.next_action
+    return changed
 
 
 def capture_intent(
@@ -240,7 +264,7 @@ def capture_intent(
     intent = get_intent(session, who, intent_id, for_update=True)
     if not who.can_act_for_merchant(intent.merchant_id):
         raise IntentNotFound(f"No payment intent {intent.id}.")
-    if intent.status != "requires_capture":
+    if intent.status != IntentStatus.REQUIRES_CAPTURE:
         raise IntentNotCapturable(
             f"Intent {intent.id} is {intent.status}; only requires_capture can be captured."
         )
@@ -275,11 +299,11 @@ def cancel_expired(session: Session, intent: PaymentIntent) -> None:
 
 
 def _cancel(session: Session, intent: PaymentIntent, reason: str, *, void: bool = True) -> None:
-    if intent.status not in (CANCELABLE if void else CANCELABLE | {"processing"}):
+    if intent.status not in (CANCELABLE if void else CANCELABLE | {IntentStatus.PROCESSING}):
         raise IntentNotCancelable(f"Intent {intent.id} is {intent.status}; it can no longer be canceled.")
     if void and intent.provider is not None:
         get_provider(intent.provider).void(session, intent)
-    intent.status = "canceled"
+    intent.status = IntentStatus.CANCELED
     intent.amount_capturable = 0
     intent.canceled_at = intent.updated_at = _now()
     intent.cancellation_reason = reason
@@ -322,7 +346,7 @@ def mark_succeeded(session: Session, intent: PaymentIntent, amount: int) -> None
         lines=settlement_lines(session, intent, amount, fee),
         intent_id=intent.id,
     )
-    intent.status = "succeeded"
+    intent.status = IntentStatus.SUCCEEDED
     intent.amount_received = amount
     intent.fee_amount = fee
     intent.succeeded_at = intent.updated_at = _now()
@@ -335,7 +359,10 @@ def void_expired_authorizations(session: Session, *, now: datetime | None = None
     """Cancel authorizations never captured within the capture window; returns how many."""
     expired = session.scalars(
         select(PaymentIntent)
-        .where(PaymentIntent.status == "requires_capture", PaymentIntent.capture_before < (now or func.now()))
+        .where(
+            PaymentIntent.status == IntentStatus.REQUIRES_CAPTURE,
+            PaymentIntent.capture_before < (now or func.now()),
+        )
         .order_by(PaymentIntent.capture_before)
         .limit(limit)
         .with_for_update(skip_locked=True)
@@ -362,9 +389,9 @@ def cancel_expired_batch(session: Session, expired: Sequence[PaymentIntent]) -> 
 
 def list_intents(
     session: Session, who: Principal, filters: IntentFilters, *, limit: int, starting_after: str | None
-) -> tuple[list[PaymentIntent], bool]:
-    """The caller's intents, newest first, one page after the cursor; and whether more follow."""
-    query = select(PaymentIntent).order_by(PaymentIntent.id.desc()).limit(limit + 1)
+) -> Page[PaymentIntent]:
+    """The caller's intents, newest first, one page after the cursor."""
+    query = select(PaymentIntent)
     if not who.is_staff:
         if who.merchant_id is not None:
             query = query.where(PaymentIntent.merchant_id == who.merchant_id)
@@ -380,10 +407,7 @@ def list_intents(
         query = query.where(PaymentIntent.created_at >= filters.created_gte)
     if filters.created_lt:
         query = query.where(PaymentIntent.created_at < filters.created_lt)
-    if starting_after:
-        query = query.where(PaymentIntent.id < starting_after)
-    rows = list(session.scalars(query))
-    return rows[:limit], len(rows) > limit
+    return paginate(session, query, PaymentIntent.id, limit=limit, starting_after=starting_after)
 
 
 def intent_data(intent: PaymentIntent) -> dict[str, Any]:

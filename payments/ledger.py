@@ -22,6 +22,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
 from hanoipay.ids import new_id
+from hanoipay.pagination import Page, paginate
 from payments.exceptions import AccountNotFound, InsufficientFunds, UnbalancedEntry
 from payments.models import AccountBalance, BalanceDelta, Hold, JournalEntry, JournalLine, LedgerAccount
 
@@ -456,27 +457,26 @@ class EntryView:
 
 def list_entries(
     session: Session, *, account_id: str | None, limit: int, starting_after: str | None
-) -> tuple[list[EntryView], bool]:
+) -> Page[EntryView]:
     """Entries newest first (those touching `account_id` if given), one page after the cursor."""
-    query = select(JournalEntry).order_by(JournalEntry.id.desc()).limit(limit + 1)
+    query = select(JournalEntry)
     if account_id is not None:
         query = query.where(
             JournalEntry.id.in_(select(JournalLine.entry_id).where(JournalLine.account_id == account_id))
         )
-    if starting_after:
-        query = query.where(JournalEntry.id < starting_after)
-    entries = list(session.scalars(query))
-    page = entries[:limit]
+    entries = paginate(session, query, JournalEntry.id, limit=limit, starting_after=starting_after)
     lines: dict[str, list[tuple[str, int, str]]] = defaultdict(list)
     for line in session.scalars(
-        select(JournalLine).where(JournalLine.entry_id.in_([e.id for e in page])).order_by(JournalLine.id)
+        select(JournalLine)
+        .where(JournalLine.entry_id.in_([e.id for e in entries.items]))
+        .order_by(JournalLine.id)
     ):
         lines[line.entry_id].append((line.account_id, line.amount, line.currency))
     views = [
         EntryView(e.id, e.kind, e.intent_id, e.refund_id, e.description, e.posted_at, lines[e.id])
-        for e in page
+        for e in entries.items
     ]
-    return views, len(entries) > limit
+    return Page(views, entries.has_more, lambda view: view.id)
 
 
 def list_accounts(session: Session) -> list[tuple[LedgerAccount, Balance]]:

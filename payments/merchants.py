@@ -6,10 +6,10 @@ from sqlalchemy.orm import Session
 from hanoipay.auth.service import Principal, Role
 from hanoipay.ids import new_id
 from payments import ledger
-from payments.banks import bank_by_bin
 from payments.exceptions import MerchantNotFound, UnknownBank, UnsupportedCurrency
 from payments.models import Merchant
 from payments.money import CURRENCIES
+from payments.providers.vietqr.banks import bank_by_bin
 
 MERCHANT_KINDS = ("parking_operator", "transit_operator", "market_vendor", "school")
 

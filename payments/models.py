@@ -1,15 +1,70 @@
 """Merchants, wallets, payment intents, refunds and the double-entry ledger."""
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    text,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from hanoipay.db import Base, CreatedAt
 
 Id = String(40)
+
+
+class IntentStatus(StrEnum):
+    """Where a payment intent stands, as Stripe names it."""
+
+    REQUIRES_PAYMENT_METHOD = "requires_payment_method"
+    REQUIRES_CONFIRMATION = "requires_confirmation"
+    REQUIRES_ACTION = "requires_action"
+    PROCESSING = "processing"
+    REQUIRES_CAPTURE = "requires_capture"
+    SUCCEEDED = "succeeded"
+    CANCELED = "canceled"
+
+
+class CaptureMethod(StrEnum):
+    """Take the money at once, or authorize now and capture (part of) it later."""
+
+    AUTOMATIC = "automatic"
+    MANUAL = "manual"
+
+
+class RefundStatus(StrEnum):
+    """A refund is pending until its provider confirms it."""
+
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+
+
+class BankTransactionStatus(StrEnum):
+    """What became of money the bank said arrived."""
+
+    RECEIVED = "received"
+    APPLIED = "applied"
+    PARTIAL = "partial"
+    UNAPPLIED = "unapplied"
+    LATE = "late"
+    EXCESS = "excess"
+
+
+class PayoutStatus(StrEnum):
+    """A transfer the platform owes, until the bank confirms it."""
+
+    PENDING = "pending"
+    PAID = "paid"
 
 
 class Merchant(CreatedAt, Base):
@@ -176,7 +231,7 @@ class PaymentIntent(CreatedAt, Base):
     succeeded_at: Mapped[datetime | None]
     canceled_at: Mapped[datetime | None]
     cancellation_reason: Mapped[str | None] = mapped_column(String(32))
-    last_error: Mapped[str | None] = mapped_column(Text)
+    last_payment_error: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     next_action: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     reference: Mapped[str | None] = mapped_column(String(25), unique=True)
     expires_at: Mapped[datetime | None]
@@ -228,7 +283,7 @@ class IdempotencyKey(CreatedAt, Base):
     key: Mapped[str] = mapped_column(String(255), primary_key=True)
     request_hash: Mapped[str] = mapped_column(String(64))
     status_code: Mapped[int | None]
-    response: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    response_body: Mapped[bytes | None] = mapped_column(LargeBinary)
     expires_at: Mapped[datetime] = mapped_column(index=True)
 
 
@@ -262,6 +317,22 @@ class BankTransaction(CreatedAt, Base):
     intent_id: Mapped[str | None] = mapped_column(ForeignKey("payment_intent.id"), index=True)
     status: Mapped[str] = mapped_column(String(16))
     note: Mapped[str | None] = mapped_column(Text)
+
+
+class CollectionAccount(CreatedAt, Base):
+    """A bank account the platform collects on besides its main one (a stall's own account, for example).
+
+    A bank notification is applied only when its receiving account is the main collection account
+    (`HANOIPAY_VIETQR_ACCOUNT`), one listed in `HANOIPAY_VIETQR_COLLECTION_ACCOUNTS`, or an open row here.
+    """
+
+    __tablename__ = "collection_account"
+
+    account: Mapped[str] = mapped_column(String(32), primary_key=True)
+    bank_bin: Mapped[str] = mapped_column(String(8))
+    label: Mapped[str] = mapped_column(Text)
+    merchant_id: Mapped[str | None] = mapped_column(ForeignKey("merchant.id"), index=True)
+    closed_at: Mapped[datetime | None]
 
 
 class Payout(CreatedAt, Base):

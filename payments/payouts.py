@@ -7,7 +7,7 @@ from hanoipay.auth.service import Principal, Role
 from hanoipay.errors import Conflict, InvalidRequest, NotFound
 from hanoipay.ids import new_id
 from payments import ledger
-from payments.models import BankTransaction, PaymentIntent, Payout, Refund
+from payments.models import BankTransaction, PaymentIntent, Payout, PayoutStatus, Refund, RefundStatus
 
 
 class PayoutNotFound(NotFound):
@@ -71,7 +71,7 @@ def queue_payout(
         amount=amount,
         currency=currency,
         reason=reason,
-        status="pending",
+        status=PayoutStatus.PENDING,
     )
     session.add(payout)
     session.flush()
@@ -84,7 +84,7 @@ def mark_paid(session: Session, who: Principal, payout_id: str) -> Payout:
     payout = session.get(Payout, payout_id, with_for_update=True)
     if payout is None:
         raise PayoutNotFound(f"No payout {payout_id}.")
-    if payout.status == "paid":
+    if payout.status == PayoutStatus.PAID:
         raise PayoutAlreadyPaid(f"Payout {payout_id} was already confirmed.")
     ledger.post_entry(
         session,
@@ -98,11 +98,11 @@ def mark_paid(session: Session, who: Principal, payout_id: str) -> Payout:
         intent_id=payout.intent_id,
         refund_id=payout.refund_id,
     )
-    payout.status, payout.paid_at = "paid", func.now()
+    payout.status, payout.paid_at = PayoutStatus.PAID, func.now()
     if payout.refund_id is not None:
         refund = session.get(Refund, payout.refund_id)
         assert refund is not None
-        refund.status = "succeeded"
+        refund.status = RefundStatus.SUCCEEDED
     session.flush()
     session.refresh(payout)
     return payout

@@ -1,5 +1,7 @@
 """Refunds: money sent back against a succeeded intent, partial or whole, never more than was received."""
 
+import logging
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -8,10 +10,12 @@ from hanoipay.ids import new_id
 from payments import events, ledger
 from payments.exceptions import AmountExceedsRefundable, IntentNotFound, IntentNotRefundable, RefundNotFound
 from payments.intents import get_intent, intent_data, settlement_lines
-from payments.models import PaymentIntent, Refund
+from payments.models import IntentStatus, PaymentIntent, Refund, RefundStatus
 from payments.money import prorated
 from payments.providers.base import get_provider
 from payments.purposes import get_purpose
+
+log = logging.getLogger(__name__)
 
 
 def create_refund(
@@ -21,7 +25,7 @@ def create_refund(
     intent = get_intent(session, who, intent_id, for_update=True)
     if not who.can_act_for_merchant(intent.merchant_id):
         raise IntentNotFound(f"No payment intent {intent.id}.")
-    if intent.status != "succeeded":
+    if intent.status != IntentStatus.SUCCEEDED:
         raise IntentNotRefundable(
             f"Intent {intent.id} is {intent.status}; only succeeded intents can be refunded."
         )
@@ -43,7 +47,7 @@ def create_refund(
         amount=amount,
         currency=intent.currency,
         fee_refunded=fee_refunded,
-        status="pending",
+        status=RefundStatus.PENDING,
         reason=reason,
         created_by=who.id,
     )
@@ -73,6 +77,22 @@ def _post_reversal(session: Session, intent: PaymentIntent, refund: Refund) -> N
         intent_id=intent.id,
         refund_id=refund.id,
     )
+
+
+def record_refund_outcome(refund: Refund, outcome: str | None) -> bool:
+    """Mark a pending refund succeeded once its provider says so; returns whether it changed.
+
+    A refund the provider says failed keeps its reversal in the ledger and is logged for finance, who
+    decide whether to pay it another way or reverse the entry.
+    """
+    if refund.status == RefundStatus.PENDING and outcome == "succeeded":
+        refund.status = RefundStatus.SUCCEEDED
+        return True
+    if outcome == "failed":
+        log.error(
+            "the provider says refund %s failed; finance must pay it another way or reverse it", refund.id
+        )
+    return False
 
 
 def get_refund(session: Session, who: Principal, refund_id: str) -> Refund:

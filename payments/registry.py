@@ -2,8 +2,6 @@
 
 import hanoipay.jobs
 import hanoipay.notifications  # noqa: F401
-import payments.jobs
-import payments.stripe_jobs  # noqa: F401
 from payments.providers.base import register_provider
 from payments.providers.manual import ManualProvider
 from payments.providers.stripe import StripeProvider

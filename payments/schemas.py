@@ -1,13 +1,27 @@
 """Request and response models of the payment core's API."""
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StringConstraints
 
+from payments.models import CaptureMethod, IntentStatus, RefundStatus
 from payments.money import Amount
 
 Currency = Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code, e.g. VND")
+
+# Stripe's limits for metadata: at most 50 keys, names up to 40 characters, values up to 500, strings only.
+MAX_METADATA_KEYS = 50
+MetadataKey = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=40)]
+MetadataValue = Annotated[str, StringConstraints(strict=True, max_length=500)]
+Metadata = Annotated[
+    dict[MetadataKey, MetadataValue],
+    Field(
+        max_length=MAX_METADATA_KEYS,
+        description="Your own key-value pairs: at most 50 keys, names up to 40 characters, "
+        "string values up to 500 characters",
+    ),
+]
 
 
 class Strict(BaseModel):
@@ -77,7 +91,7 @@ class PaymentIntentCreate(Strict):
     purpose: str = Field(min_length=1, max_length=32)
     merchant_id: str | None = Field(default=None, max_length=40)
     purpose_ref: str | None = Field(default=None, max_length=200)
-    capture_method: Literal["automatic", "manual"] = "automatic"
+    capture_method: CaptureMethod = CaptureMethod.AUTOMATIC
     provider: str | None = Field(default=None, max_length=16)
     wallet_id: str | None = Field(default=None, max_length=40)
     payment_method: str | None = Field(
@@ -86,7 +100,7 @@ class PaymentIntentCreate(Strict):
     return_url: str | None = Field(default=None, max_length=500)
     confirm: StrictBool = False
     description: str | None = Field(default=None, max_length=500)
-    metadata: dict[str, str] = Field(default_factory=dict, max_length=50)
+    metadata: Metadata = Field(default_factory=dict)
 
 
 class PaymentIntentConfirm(Strict):
@@ -106,6 +120,13 @@ class PaymentIntentCancel(Strict):
     )
 
 
+class PaymentErrorOut(BaseModel):
+    type: str = Field(description="card_error, wallet_error or payment_error")
+    code: str = Field(description="card_declined, insufficient_funds, ...")
+    decline_code: str | None = Field(default=None, description="The card issuer's reason, for card errors")
+    message: str
+
+
 class PaymentIntentOut(Out):
     id: str
     object: Literal["payment_intent"] = "payment_intent"
@@ -115,8 +136,8 @@ class PaymentIntentOut(Out):
     purpose_ref: str | None
     amount: int
     currency: str
-    status: str
-    capture_method: str
+    status: IntentStatus
+    capture_method: CaptureMethod
     provider: str | None
     wallet_id: str | None
     amount_capturable: int
@@ -127,20 +148,15 @@ class PaymentIntentOut(Out):
     succeeded_at: datetime | None
     canceled_at: datetime | None
     cancellation_reason: str | None
-    last_error: str | None
+    last_payment_error: PaymentErrorOut | None = Field(
+        description="Why the last payment attempt failed; cleared by the next attempt"
+    )
     next_action: dict[str, Any] | None
     expires_at: datetime | None
     amount_collected: int
     description: str | None
     metadata: dict[str, Any] = Field(validation_alias="metadata_")
     created_at: datetime
-
-
-class PaymentIntentList(BaseModel):
-    object: Literal["list"] = "list"
-    data: list[PaymentIntentOut]
-    has_more: bool
-    next_cursor: str | None
 
 
 class RefundCreate(Strict):
@@ -156,7 +172,7 @@ class RefundOut(Out):
     amount: int
     currency: str
     fee_refunded: int
-    status: str
+    status: RefundStatus
     reason: str | None
     created_at: datetime
 
@@ -184,20 +200,6 @@ class LedgerEntryOut(BaseModel):
     description: str
     posted_at: datetime
     lines: list[LedgerLineOut]
-
-
-class LedgerEntryList(BaseModel):
-    object: Literal["list"] = "list"
-    data: list[LedgerEntryOut]
-    has_more: bool
-    next_cursor: str | None
-
-
-class EventList(BaseModel):
-    object: Literal["list"] = "list"
-    data: list["EventOut"]
-    has_more: bool
-    next_cursor: str | None
 
 
 class EventOut(Out):

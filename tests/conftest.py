@@ -138,3 +138,69 @@ def api(live_server: LiveServer) -> Iterator[httpx.Client]:
     """An HTTP client for the live server."""
     with httpx.Client(base_url=live_server.url, timeout=30) as client:
         yield client
+
+
+# Pages in a real browser -----------------------------------------------------------------------------
+
+CHROMIUM = "/usr/bin/chromium"
+SCREENSHOTS = Path(__file__).resolve().parent.parent / "artifacts" / "screenshots"
+# As the machine's own probe starts it: no sandbox as root, no GPU, and no background calls to Google.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's headless Chromium driven by Playwright (installed by scripts/system-packages.sh test)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser, live_server):
+    """A fresh browser tab (a phone-sized window, Vietnamese) on the live server; CSP violations fail it."""
+    context = browser.new_context(
+        base_url=live_server.url,
+        locale="vi-VN",
+        viewport={"width": 390, "height": 844},
+        service_workers="block",
+    )
+    tab = context.new_page()
+    violations: list[str] = []
+    tab.on(
+        "console",
+        lambda message: (
+            violations.append(message.text) if "Content Security Policy" in message.text else None
+        ),
+    )
+    yield tab
+    context.close()
+    assert violations == [], f"the page broke its Content-Security-Policy: {violations}"
+
+
+def screenshot(tab, name: str) -> Path:
+    """Save a full-page screenshot under artifacts/screenshots/ for a person to look at."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    tab.screenshot(path=str(path), full_page=True)
+    return path
+
+
+def sign_in(tab, email: str, password: str, next_path: str = "/") -> None:
+    """Sign in through the sign-in page, as a person would."""
+    tab.goto(f"/signin?next={next_path}")
+    tab.get_by_label("Email").fill(email)
+    tab.get_by_label("Mật khẩu").or_(tab.get_by_label("Password")).fill(password)
+    tab.get_by_role("button", name="Đăng nhập").or_(tab.get_by_role("button", name="Sign in")).click()
+    tab.wait_for_url(f"**{next_path}")

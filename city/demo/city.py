@@ -13,8 +13,8 @@ from rich.console import Console, RenderableType
 from rq import Queue, SimpleWorker
 
 from hanoipay.settings import get_settings
-from payments.bank import SIGNATURE_HEADER, sign
 from payments.jobs import roll_up_balances
+from payments.providers.vietqr.webhook import SIGNATURE_HEADER, sign
 
 console = Console()
 PASSWORD = "demo-password-123"

@@ -19,8 +19,8 @@ class SignupIn(BaseModel):
 
 
 class UserCreate(SignupIn):
-    roles: list[str] = Field(min_length=1)
-    merchant_id: str | None = None
+    roles: list[str] = Field(min_length=1, max_length=5)
+    merchant_id: str | None = Field(default=None, max_length=40)
 
 
 class UserOut(BaseModel):

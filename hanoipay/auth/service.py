@@ -187,10 +187,12 @@ def _signing_key() -> tuple[str, str]:
     return kid, settings.jwt_keys[kid]
 
 
-def issue_token(user: User, *, now: datetime | None = None) -> tuple[str, int]:
-    """A short-lived signed JWT for the user, and its lifetime in seconds."""
+def issue_token(
+    user: User, *, now: datetime | None = None, lifetime: timedelta | None = None
+) -> tuple[str, int]:
+    """A signed JWT for the user (short-lived unless `lifetime` says otherwise), and its life in seconds."""
     now = now or datetime.now(UTC)
-    lifetime = timedelta(minutes=get_settings().access_token_minutes)
+    lifetime = lifetime or timedelta(minutes=get_settings().access_token_minutes)
     kid, key = _signing_key()
     claims: dict[str, Any] = {
         "sub": user.id,

@@ -1,7 +1,7 @@
 """transit tickets: network and fares, cards and devices, validators, taps, trips, charges; wallet batches
 
 Revision ID: 0030
-Revises: 0003
+Revises: 0004
 Create Date: 2026-11-25 21:41:02.345119
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0030"
-down_revision: str | None = "0003"
+down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

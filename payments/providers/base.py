@@ -1,7 +1,7 @@
 """The interface every payment provider implements, and the registry of providers."""
 
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from sqlalchemy.orm import Session
 
@@ -11,6 +11,20 @@ from payments.ledger import AccountRef
 from payments.models import PaymentIntent, Refund
 
 AuthorizeResult = Literal["succeeded", "requires_capture", "processing", "requires_action"]
+ProviderStatus = Literal[
+    "succeeded", "requires_capture", "processing", "requires_action", "failed", "canceled"
+]
+RefundOutcome = Literal["succeeded", "pending", "failed"]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """Where a provider says a payment stands: what `intents.apply_outcome` applies to the intent once."""
+
+    status: ProviderStatus
+    amount: int | None = None
+    error: dict[str, str | None] | None = None
+    next_action: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -26,6 +40,8 @@ class Provider(Protocol):
     """A way money reaches the platform: the payer's wallet, a bank transfer, a card."""
 
     name: str
+    # True when a pending refund can be settled by asking the provider (`retrieve_refund`).
+    asks_about_refunds: bool
 
     def prepare(self, session: Session, who: Principal, intent: PaymentIntent, method: PaymentMethod) -> None:
         """Attach the payer's payment method to the intent, checking that the caller may use it."""
@@ -47,6 +63,14 @@ class Provider(Protocol):
     ) -> Literal["succeeded", "pending"]:
         """Send `refund.amount` back to the payer."""
 
+    def retrieve(self, session: Session, intent: PaymentIntent) -> Outcome:
+        """Ask the provider where an intent left `processing` (its answer lost) stands now."""
+
+    def retrieve_refund(
+        self, session: Session, intent: PaymentIntent, refund: Refund
+    ) -> RefundOutcome | None:
+        """Ask the provider where a pending refund stands; None when only its own confirmation will say."""
+
 
 _providers: dict[str, Provider] = {}
 
@@ -54,6 +78,11 @@ _providers: dict[str, Provider] = {}
 def register_provider(provider: Provider) -> None:
     """Make a provider available by its name."""
     _providers[provider.name] = provider
+
+
+def all_providers() -> list[Provider]:
+    """Every registered provider."""
+    return list(_providers.values())
 
 
 def get_provider(name: str | None) -> Provider:

@@ -7,13 +7,14 @@ from sqlalchemy.orm import Session
 from hanoipay.auth.service import Principal, Role
 from payments import ledger
 from payments.models import PaymentIntent, Refund
-from payments.providers.base import AuthorizeResult, PaymentMethod
+from payments.providers.base import AuthorizeResult, Outcome, PaymentMethod, RefundOutcome
 
 
 class ManualProvider:
     """Money finance staff say arrived (cash at a counter, a bank transfer matched by hand)."""
 
     name = "manual"
+    asks_about_refunds = False
 
     def prepare(self, session: Session, who: Principal, intent: PaymentIntent, method: PaymentMethod) -> None:
         """Only finance staff may say money arrived outside the platform."""
@@ -38,3 +39,13 @@ class ManualProvider:
     ) -> Literal["succeeded", "pending"]:
         """Finance pays a manual refund back outside the platform; the ledger records it at once."""
         return "succeeded"
+
+    def retrieve(self, session: Session, intent: PaymentIntent) -> Outcome:
+        """A manual receipt is recorded as it happens: there is never an answer to wait for."""
+        return Outcome("processing")
+
+    def retrieve_refund(
+        self, session: Session, intent: PaymentIntent, refund: Refund
+    ) -> RefundOutcome | None:
+        """There is nobody to ask: the refund is done at once."""
+        return None

@@ -7,8 +7,8 @@ from sqlalchemy.orm import Session
 from hanoipay.auth.service import Principal
 from payments import ledger
 from payments.exceptions import CurrencyMismatch, PaymentMethodRequired
-from payments.models import PaymentIntent, Refund
-from payments.providers.base import AuthorizeResult, PaymentMethod
+from payments.models import CaptureMethod, PaymentIntent, Refund
+from payments.providers.base import AuthorizeResult, Outcome, PaymentMethod, RefundOutcome
 from payments.wallets import wallet_account, wallet_to_pay_from
 
 
@@ -16,6 +16,7 @@ class WalletProvider:
     """Moves money inside the database transaction; holds reserve it for manual capture."""
 
     name = "wallet"
+    asks_about_refunds = False
 
     def prepare(self, session: Session, who: Principal, intent: PaymentIntent, method: PaymentMethod) -> None:
         """Use the caller's wallet for the intent."""
@@ -35,7 +36,7 @@ class WalletProvider:
 
     def authorize(self, session: Session, intent: PaymentIntent) -> AuthorizeResult:
         """Automatic capture posts at once (the core does it); manual capture places a hold."""
-        if intent.capture_method == "automatic":
+        if intent.capture_method == CaptureMethod.AUTOMATIC:
             return "succeeded"
         assert intent.capture_before is not None
         account = self.source_account(session, intent)
@@ -57,3 +58,13 @@ class WalletProvider:
     ) -> Literal["succeeded", "pending"]:
         """A wallet refund is the ledger reversal itself, done at once."""
         return "succeeded"
+
+    def retrieve(self, session: Session, intent: PaymentIntent) -> Outcome:
+        """A wallet payment is settled inside its own transaction: there is never an answer to wait for."""
+        return Outcome("processing")
+
+    def retrieve_refund(
+        self, session: Session, intent: PaymentIntent, refund: Refund
+    ) -> RefundOutcome | None:
+        """There is nobody to ask: the refund is done at once."""
+        return None

@@ -15,10 +15,10 @@ from sqlalchemy import func, select, update
 from hanoipay.db import job_session
 from hanoipay.settings import get_settings
 from payments import ledger
-from payments.bank import SIGNATURE_HEADER, sign
 from payments.jobs import expire_vietqr_intents
-from payments.models import BankTransaction, JournalEntry, Merchant, PaymentIntent
-from payments.vietqr import build_payload, crc16_ccitt_false, parse_payload
+from payments.models import BankTransaction, CollectionAccount, JournalEntry, Merchant, PaymentIntent
+from payments.providers.vietqr.codec import build_payload, crc16_ccitt_false, parse_payload
+from payments.providers.vietqr.webhook import SIGNATURE_HEADER, sign
 from tests.factories import auth, make_merchant, make_user, make_wallet
 
 KID, SECRET = "bank-test", "a shared secret the bank and the platform hold"
@@ -343,6 +343,67 @@ class TestDelivery:
         r = api.post("/v1/webhooks/bank", content=body, headers=headers)
         assert r.status_code == 400
         assert r.json()["code"] == "malformed_webhook"
+
+    @pytest.mark.parametrize("text", [r"FT\u0000", r"FT\udfff", r"FT\ud800x"])
+    @pytest.mark.parametrize("field", ["transaction_id", "description", "account"])
+    def test_text_postgresql_cannot_store_is_a_malformed_webhook(self, api, text, field):
+        note = {
+            "transaction_id": "FT-TEXT",
+            "account": get_settings().vietqr_account,
+            "amount": 1_000,
+            "description": "x",
+            "occurred_at": datetime.now(UTC).isoformat(),
+        }
+        body = json.dumps(note).replace(f'"{note[field]}"', f'"{text}"', 1).encode()
+        headers = {SIGNATURE_HEADER: sign(body, kid=KID, secret=SECRET), "content-type": "application/json"}
+        r = api.post("/v1/webhooks/bank", content=body, headers=headers)
+        assert r.status_code == 400, r.text
+        assert r.json()["code"] == "malformed_webhook"
+        with job_session() as session:
+            assert session.scalar(select(func.count()).select_from(BankTransaction)) == 0
+
+
+class TestReceivingAccount:
+    def test_a_transfer_into_an_account_we_do_not_hold_never_pays_an_intent(self, api):
+        user, merchant = make_user(), make_merchant(fee_bps=0)
+        intent = qr_intent(api, user, merchant, 10_000)
+        r = transfer(api, 10_000, intent["next_action"]["reference"], account="9999888877776666")
+        assert r.status_code == 422, r.text
+        assert r.json()["code"] == "unknown_collection_account"
+        assert intent_status(api, user, intent["id"])["status"] == "requires_action"
+        assert posted(merchant.account_id) == 0
+        assert receipts() == 0
+        with job_session() as session:
+            assert session.scalar(select(func.count()).select_from(BankTransaction)) == 0
+        assert_ledger_sound()
+
+    def test_configured_and_registered_collection_accounts_are_accepted(self, api):
+        user, merchant = make_user(), make_merchant(fee_bps=0)
+        settings = get_settings()
+        settings.vietqr_collection_accounts = ["5556667778"]
+        try:
+            first = qr_intent(api, user, merchant, 10_000)
+            r = transfer(api, 10_000, first["next_action"]["reference"], account="5556667778")
+            assert r.json()["status"] == "applied"
+        finally:
+            settings.vietqr_collection_accounts = []
+        with job_session() as session:
+            session.add(CollectionAccount(account="7001002003", bank_bin="970436", label="stall A12"))
+        second = qr_intent(api, user, merchant, 20_000)
+        assert (
+            transfer(api, 20_000, second["next_action"]["reference"], account="7001002003").json()["status"]
+            == "applied"
+        )
+        with job_session() as session:
+            session.execute(
+                update(CollectionAccount)
+                .where(CollectionAccount.account == "7001002003")
+                .values(closed_at=datetime.now(UTC))
+            )
+        third = qr_intent(api, user, merchant, 30_000)
+        closed = transfer(api, 30_000, third["next_action"]["reference"], account="7001002003")
+        assert closed.json()["code"] == "unknown_collection_account"
+        assert posted(merchant.account_id) == 30_000
 
 
 class TestRefund:

@@ -62,7 +62,19 @@ class TestIdempotency:
         assert again.status_code == 402
         assert again.json()["code"] == "insufficient_funds"
         assert again.headers["idempotent-replayed"] == "true"
-        assert counts() == (0, 0)
+        assert again.content == first.content
+        # The failed attempt is kept on its intent (as Stripe does), once, and moved no money.
+        assert counts() == (1, 0)
+
+    def test_a_replay_sends_the_first_answer_byte_for_byte(self, api):
+        user, merchant = make_user(), make_merchant()
+        wallet = make_wallet(user, balance=50_000)
+        metadata = {f"k{i:02d}": f"value {i}" for i in range(30)}
+        first = pay(api, user, merchant, wallet, 1_000, idempotency_key="bytes", metadata=metadata)
+        again = pay(api, user, merchant, wallet, 1_000, idempotency_key="bytes", metadata=metadata)
+        assert first.status_code == again.status_code == 201
+        assert again.headers["idempotent-replayed"] == "true"
+        assert again.content == first.content
 
     def test_twenty_concurrent_identical_requests_make_one_intent_and_one_entry(self, api):
         user, merchant = make_user(), make_merchant()

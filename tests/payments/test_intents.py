@@ -40,7 +40,7 @@ class TestWalletPayment:
         assert wallet_available(wallet) == 92_000
         assert merchant_posted(merchant) == 7_880
 
-    def test_insufficient_funds_is_refused_and_changes_nothing(self, api):
+    def test_insufficient_funds_is_refused_moves_no_money_and_is_kept_on_the_intent(self, api):
         user, merchant = make_user(), make_merchant()
         wallet = make_wallet(user, balance=5_000)
         before = entry_count()
@@ -50,15 +50,27 @@ class TestWalletPayment:
         assert r.json()["code"] == "insufficient_funds"
         assert wallet_available(wallet) == 5_000
         assert entry_count() == before
-        with job_session() as session:
-            assert (
-                session.scalar(
-                    select(func.count())
-                    .select_from(PaymentIntent)
-                    .where(PaymentIntent.purpose == "merchant_payment")
-                )
-                == 0
-            )
+        intent = api.get(f"/v1/payment_intents/{r.json()['payment_intent']}", headers=auth(user)).json()
+        assert intent["status"] == "requires_payment_method"
+        assert intent["amount_received"] == 0
+        assert intent["last_payment_error"] == {
+            "type": "wallet_error",
+            "code": "insufficient_funds",
+            "decline_code": None,
+            "message": r.json()["detail"],
+        }
+        make_wallet_topup = api.post(
+            f"/v1/wallets/{wallet.id}/manual_topups",
+            json={"amount": 10_000, "reason": "more money"},
+            headers=auth(make_user(["finance"])),
+        )
+        assert make_wallet_topup.status_code == 201
+        paid = api.post(
+            f"/v1/payment_intents/{intent['id']}/confirm",
+            json={"provider": "wallet", "wallet_id": wallet.id},
+            headers=auth(user),
+        ).json()
+        assert (paid["status"], paid["last_payment_error"]) == ("succeeded", None)
 
     def test_create_then_confirm_in_two_steps(self, api):
         user, merchant = make_user(), make_merchant()

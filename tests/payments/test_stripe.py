@@ -17,11 +17,10 @@ from hanoipay.db import job_session
 from hanoipay.jobs import OutboxMessage
 from hanoipay.settings import get_settings
 from payments import ledger
-from payments.jobs import void_expired_authorizations
+from payments.jobs import settle_intent, settle_refund, settle_stale, void_expired_authorizations
 from payments.models import JournalEntry, PaymentIntent, ProviderEvent, Refund
 from payments.providers.base import register_provider
 from payments.providers.stripe import StripeProvider
-from payments.stripe_jobs import settle_pending_refund, settle_processing_intent, settle_stale_stripe_objects
 from tests.factories import auth, make_merchant, make_user, make_wallet
 from tests.stripe_fake import StripeFake, sign_payload
 
@@ -198,34 +197,41 @@ class TestConfirm:
             ("pm_card_visa_chargeDeclinedInsufficientFunds", "insufficient_funds"),
         ],
     )
-    def test_decline_is_402_changes_nothing_and_another_card_can_pay(self, api, fake, pm, decline_code):
+    def test_decline_is_402_kept_on_the_intent_and_another_card_can_pay(self, api, fake, pm, decline_code):
         user, merchant = make_user(), make_merchant()
         intent = open_card_intent(api, merchant)
         r = confirm(api, user, intent["id"], pm)
         assert r.status_code == 402
         assert r.headers["content-type"].startswith("application/problem+json")
         assert (r.json()["code"], r.json()["decline_code"]) == ("card_declined", decline_code)
+        assert r.json()["payment_intent"] == intent["id"]
         after = get_intent(api, user, intent["id"])
-        assert (after["status"], after["payer_id"], after["last_error"]) == (
-            "requires_confirmation",
-            None,
-            None,
-        )
+        assert after["status"] == "requires_payment_method"
+        assert after["last_payment_error"] == {
+            "type": "card_error",
+            "code": "card_declined",
+            "decline_code": decline_code,
+            "message": r.json()["detail"],
+        }
         assert entries(intent["id"]) == []
 
         r = confirm(api, user, intent["id"], "pm_card_visa")
         assert r.status_code == 200, r.text
-        assert r.json()["status"] == "succeeded"
+        assert (r.json()["status"], r.json()["last_payment_error"]) == ("succeeded", None)
         keys = [q.idempotency_key for q in fake.requests if q.method == "POST"]
         assert len(keys) == len(set(keys)) == 2  # a new attempt, a new key: Stripe would replay the decline
         assert entries(intent["id"]) == ["payment"]
 
-    def test_declined_create_and_confirm_leaves_no_intent(self, api):
+    def test_declined_create_and_confirm_leaves_the_intent_waiting_with_its_error(self, api):
         user, merchant = make_user(), make_merchant()
         r = card_payment(api, user, merchant, pm="pm_card_chargeDeclined")
         assert r.status_code == 402
         with job_session() as session:
-            assert session.scalar(select(func.count()).select_from(PaymentIntent)) == 0
+            [stored] = session.scalars(select(PaymentIntent)).all()
+        assert stored.id == r.json()["payment_intent"]
+        assert stored.status == "requires_payment_method"
+        assert stored.last_payment_error["decline_code"] == "generic_decline"
+        assert entries(stored.id) == []
 
     def test_authentication_then_webhook_succeeds_once(self, api, fake):
         user, merchant = make_user(), make_merchant()
@@ -262,7 +268,9 @@ class TestConfirm:
         deliver(api, stripe_events(fake, "payment_intent.payment_failed", first_ref)[0])
         failed = get_intent(api, user, first["id"])
         assert failed["status"] == "requires_payment_method"
-        assert failed["last_error"] == "The provided PaymentMethod has failed authentication."
+        assert (
+            failed["last_payment_error"]["message"] == "The provided PaymentMethod has failed authentication."
+        )
 
         r = confirm(api, user, first["id"], "pm_card_visa")
         assert r.json()["status"] == "succeeded"
@@ -496,10 +504,10 @@ class TestRefunds:
         assert (r.status_code, r.json()["status"]) == (201, "pending")
         assert len(fake.refunds) == 1  # Stripe did it; only its answer was lost
 
-        assert settle_pending_refund(r.json()["id"]) is True
+        assert settle_refund(r.json()["id"]) is True
         assert refunds_of(intent["id"]) == [(15_000, "succeeded")]
         assert len(fake.refunds) == 1
-        assert settle_pending_refund(r.json()["id"]) is False
+        assert settle_refund(r.json()["id"]) is False
         keys = {q.idempotency_key for q in fake.requests if q.path == "/v1/refunds"}
         assert keys == {f"hanoipay:refund:{r.json()['id']}"}
 
@@ -520,13 +528,13 @@ class TestLostAnswers:
         intent = processing_intent(api, fake, user, merchant)
         with job_session() as session:
             jobs = session.execute(select(OutboxMessage.job, OutboxMessage.kwargs)).all()
-        assert ("stripe.settle_processing_intent", {"intent_id": intent["id"]}) in jobs
+        assert ("payments.settle_intent", {"intent_id": intent["id"]}) in jobs
         assert entries(intent["id"]) == []
 
-        assert settle_processing_intent(intent["id"]) is True
+        assert settle_intent(intent["id"]) is True
         settled = get_intent(api, user, intent["id"])
         assert (settled["status"], settled["amount_received"]) == ("succeeded", 50_000)
-        assert settle_processing_intent(intent["id"]) is False
+        assert settle_intent(intent["id"]) is False
         assert entries(intent["id"]) == ["payment"]
         assert len(fake.payment_intents) == 1
         creates = {q.idempotency_key for q in fake.requests if q.path == "/v1/payment_intents"}
@@ -546,18 +554,19 @@ class TestLostAnswers:
     def test_a_decline_whose_answer_was_lost_fails_the_intent_when_settled(self, api, fake):
         user, merchant = make_user(), make_merchant()
         intent = processing_intent(api, fake, user, merchant, pm="pm_card_chargeDeclined")
-        settle_processing_intent(intent["id"])
+        settle_intent(intent["id"])
         failed = get_intent(api, user, intent["id"])
-        assert (failed["status"], failed["last_error"]) == (
+        assert (failed["status"], failed["last_payment_error"]["message"]) == (
             "requires_payment_method",
             "Your card was declined.",
         )
+        assert failed["last_payment_error"]["decline_code"] == "generic_decline"
         assert confirm(api, user, intent["id"], "pm_card_visa").json()["status"] == "succeeded"
 
     def test_an_authentication_whose_answer_was_lost_asks_for_it_when_settled(self, api, fake):
         user, merchant = make_user(), make_merchant()
         intent = processing_intent(api, fake, user, merchant, pm="pm_card_authenticationRequired")
-        settle_processing_intent(intent["id"])
+        settle_intent(intent["id"])
         waiting = get_intent(api, user, intent["id"])
         assert waiting["status"] == "requires_action"
         assert waiting["next_action"]["type"] == "use_stripe_sdk"
@@ -568,7 +577,7 @@ class TestLostAnswers:
         deliver(api, stripe_events(fake, "payment_intent.succeeded")[0])
         assert get_intent(api, user, intent["id"])["status"] == "succeeded"
         assert stored_intent(intent["id"]).provider_ref == next(iter(fake.payment_intents))
-        assert settle_processing_intent(intent["id"]) is False
+        assert settle_intent(intent["id"]) is False
         assert entries(intent["id"]) == ["payment"]
 
     def test_a_confirm_too_old_to_replay_is_left_for_finance(self, api, fake):
@@ -581,15 +590,15 @@ class TestLostAnswers:
                 .values(updated_at=datetime.now(UTC) - timedelta(days=2))
             )
         seen = len(fake.requests)
-        assert settle_processing_intent(intent["id"]) is False
+        assert settle_intent(intent["id"]) is False
         assert len(fake.requests) == seen
         assert get_intent(api, user, intent["id"])["status"] == "processing"
 
     def test_the_periodic_sweep_settles_what_was_missed(self, api, fake):
         user, merchant = make_user(), make_merchant()
         intent = processing_intent(api, fake, user, merchant)
-        assert settle_stale_stripe_objects(older_than_seconds=3600) == 0
-        assert settle_stale_stripe_objects(older_than_seconds=0) == 1
+        assert settle_stale(older_than_seconds=3600) == 0
+        assert settle_stale(older_than_seconds=0) == 1
         assert get_intent(api, user, intent["id"])["status"] == "succeeded"
 
 
@@ -623,7 +632,7 @@ class TestWebhooks:
         deliver(api, succeeded)
         assert deliver(api, late).json() == {"received": True, "duplicate": False}
         assert stored_intent(intent["id"]).status == "succeeded"
-        assert stored_intent(intent["id"]).last_error is None
+        assert stored_intent(intent["id"]).last_payment_error is None
 
     def test_success_delivered_while_our_confirm_waits_for_stripe(self, api, fake):
         user, merchant = make_user(), make_merchant()
@@ -673,6 +682,51 @@ class TestWebhooks:
     def test_signed_but_malformed_bodies_are_400(self, api, payload):
         r = deliver(api, None, payload=payload)
         assert (r.status_code, r.json()["code"]) == (400, "malformed_webhook")
+
+    @pytest.mark.parametrize(
+        ("event_type", "change"),
+        [
+            ("payment_intent.succeeded", {"amount_received": None}),
+            ("payment_intent.succeeded", {"amount_received": "50000"}),
+            ("payment_intent.succeeded", {"id": None}),
+            (
+                "payment_intent.amount_capturable_updated",
+                {"status": "requires_capture", "amount_capturable": None},
+            ),
+            ("payment_intent.succeeded", {"metadata": ["not", "a", "map"]}),
+            ("payment_intent.succeeded", {"status": None}),
+            ("charge.refunded", {"refunds": {"data": [{"id": "re_1"}]}}),
+            ("charge.refunded", {"refunds": ["re_1"]}),
+            ("refund.updated", {"amount": None}),
+        ],
+        ids=repr,
+    )
+    def test_a_signed_event_missing_a_field_we_read_is_400_and_changes_nothing(
+        self, api, fake, event_type, change
+    ):
+        intent, succeeded = self.authenticated_intent(api, fake)
+        event = copy.deepcopy(succeeded)
+        event.update(id=f"evt_malformed_{event_type}", type=event_type)
+        event["data"]["object"].update(change)
+        event["data"]["object"] = {k: v for k, v in event["data"]["object"].items() if v is not None}
+        r = deliver(api, event)
+        assert r.status_code == 400, r.text
+        assert r.json()["code"] == "malformed_webhook"
+        assert stored_intent(intent["id"]).status == "requires_action"
+        with job_session() as session:
+            assert session.scalar(select(func.count()).select_from(ProviderEvent)) == 0
+        # The same object, whole, is applied: nothing of the refused one was kept.
+        assert deliver(api, succeeded).json() == {"received": True, "duplicate": False}
+        assert stored_intent(intent["id"]).status == "succeeded"
+
+    def test_a_missing_field_about_an_intent_already_succeeded_is_400_too(self, api, fake):
+        intent, succeeded = self.authenticated_intent(api, fake)
+        deliver(api, succeeded)
+        late = copy.deepcopy(succeeded)
+        late["id"] = "evt_late_without_amount"
+        del late["data"]["object"]["amount_received"]
+        assert deliver(api, late).json()["code"] == "malformed_webhook"
+        assert entries(intent["id"]) == ["payment"]
 
     def test_an_event_about_an_unknown_payment_is_acknowledged_and_recorded(self, api, fake):
         stripe_client(fake).v1.payment_intents.create(

@@ -9,9 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from payments.banks import BANKS, Bank, bank_by_bin, bank_by_short_name
-from payments.qr_image import format_vnd, render_png
-from payments.vietqr import (
+from payments.providers.vietqr.banks import BANKS, Bank, bank_by_bin, bank_by_short_name
+from payments.providers.vietqr.codec import (
     MAX_AMOUNT,
     VietQrError,
     VietQrPayload,
@@ -19,6 +18,7 @@ from payments.vietqr import (
     crc16_ccitt_false,
     parse_payload,
 )
+from payments.providers.vietqr.image import format_vnd, render_png
 
 VCB = "970436"
 

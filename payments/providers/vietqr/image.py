@@ -11,7 +11,7 @@ from functools import lru_cache
 import qrcode
 from PIL import Image, ImageDraw, ImageFont
 
-from payments.vietqr import parse_payload
+from payments.providers.vietqr.codec import parse_payload
 
 _WHITE = 255
 _BLACK = 0

@@ -6,7 +6,7 @@ Errors carry a stable `code`:
 - `qr_bad_crc`: the checksum (field 63) is missing, not the last field, malformed or wrong;
 - `qr_bad_length`: a field header is not four digits, a length is 00 or runs past the end (truncation);
 - `qr_bad_layout`: a mandatory field is missing or holds a value VietQR does not allow;
-- `qr_unknown_bank`: the acquirer BIN is not in `payments.banks`;
+- `qr_unknown_bank`: the acquirer BIN is not in `payments.providers.vietqr.banks`;
 - `qr_bad_account`, `qr_bad_amount`, `qr_bad_reference`, `qr_bad_merchant_name`, `qr_bad_merchant_city`:
   `build_payload` was given a value it cannot encode.
 """
@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from payments.banks import bank_by_bin
+from payments.providers.vietqr.banks import bank_by_bin
 
 NAPAS_GUID = "A000000727"
 SERVICE_TO_ACCOUNT = "QRIBFTTA"

@@ -25,10 +25,18 @@ from sqlalchemy.orm import Session
 
 from hanoipay.ids import new_id
 from hanoipay.settings import get_settings
+from hanoipay.validation import describe, unstorable_paths
 from payments import events, ledger
-from payments.exceptions import InvalidSignature, MalformedWebhook
+from payments.exceptions import InvalidSignature, MalformedWebhook, UnknownCollectionAccount
 from payments.intents import apply_provider_status, cancel_expired_batch, intent_data
-from payments.models import BankTransaction, PaymentIntent, Wallet
+from payments.models import (
+    BankTransaction,
+    BankTransactionStatus,
+    CollectionAccount,
+    IntentStatus,
+    PaymentIntent,
+    Wallet,
+)
 from payments.money import MAX_AMOUNT
 from payments.payouts import queue_payout
 from payments.providers.vietqr import REFERENCE_PREFIX
@@ -83,9 +91,30 @@ def verify_signature(header: str | None, body: bytes, *, now: float | None = Non
 def parse_notification(body: bytes) -> BankNotification:
     """The notification in the body, or MalformedWebhook."""
     try:
-        return BankNotification.model_validate(json.loads(body))
-    except (ValueError, ValidationError) as exc:
+        document = json.loads(body)
+    except ValueError as exc:
+        raise MalformedWebhook(f"The notification is not valid JSON: {exc}") from None
+    if unstorable := list(unstorable_paths(document)):
+        raise MalformedWebhook(describe(unstorable))
+    try:
+        return BankNotification.model_validate(document)
+    except ValidationError as exc:
         raise MalformedWebhook(f"The notification is not valid: {str(exc)[:300]}") from None
+
+
+def collects_on(session: Session, account: str) -> bool:
+    """True when `account` is one the platform collects on (main, configured, or an open registered one)."""
+    settings = get_settings()
+    if account == settings.vietqr_account or account in settings.vietqr_collection_accounts:
+        return True
+    return (
+        session.scalar(
+            select(CollectionAccount.account).where(
+                CollectionAccount.account == account, CollectionAccount.closed_at.is_(None)
+            )
+        )
+        is not None
+    )
 
 
 def references_in(description: str) -> list[str]:
@@ -95,7 +124,14 @@ def references_in(description: str) -> list[str]:
 
 
 def apply_notification(session: Session, note: BankNotification) -> dict[str, Any]:
-    """Record the transfer once, post it, and apply it to the intent its reference names."""
+    """Record the transfer once, post it, and apply it to the intent its reference names.
+
+    Money into an account the platform does not hold never pays an intent: the notification is refused.
+    """
+    if not collects_on(session, note.account):
+        raise UnknownCollectionAccount(
+            f"Account {note.account} is not one the platform collects on; the transfer was not applied."
+        )
     txn = session.scalars(
         pg_insert(BankTransaction)
         .values(
@@ -108,7 +144,7 @@ def apply_notification(session: Session, note: BankNotification) -> dict[str, An
             occurred_at=note.occurred_at,
             counter_bank_bin=note.counter_bank_bin,
             counter_account=note.counter_account,
-            status="received",
+            status=BankTransactionStatus.RECEIVED,
         )
         .on_conflict_do_nothing(index_elements=["bank_txn_id"])
         .returning(BankTransaction)
@@ -140,12 +176,14 @@ def apply_notification(session: Session, note: BankNotification) -> dict[str, An
 
 def _apply(session: Session, txn: BankTransaction, intent: PaymentIntent | None) -> None:
     if intent is None or intent.provider != "vietqr":
-        txn.status, txn.note = "unapplied", "no payment intent matches the description"
+        txn.status, txn.note = BankTransactionStatus.UNAPPLIED, "no payment intent matches the description"
         return
     txn.intent_id = intent.id
-    if intent.status != "requires_action" or (intent.expires_at and txn.occurred_at > intent.expires_at):
+    if intent.status != IntentStatus.REQUIRES_ACTION or (
+        intent.expires_at and txn.occurred_at > intent.expires_at
+    ):
         txn.status, txn.note = (
-            "late",
+            BankTransactionStatus.LATE,
             f"arrived when the intent was {intent.status} (expired or already paid)",
         )
         events.publish(
@@ -158,7 +196,7 @@ def _apply(session: Session, txn: BankTransaction, intent: PaymentIntent | None)
         return
     intent.amount_collected += txn.amount
     if intent.amount_collected < intent.amount:
-        txn.status = "partial"
+        txn.status = BankTransactionStatus.PARTIAL
         txn.note = f"{intent.amount_collected} of {intent.amount} {intent.currency} received"
         events.publish(
             session,
@@ -169,7 +207,7 @@ def _apply(session: Session, txn: BankTransaction, intent: PaymentIntent | None)
         )
         return
     apply_provider_status(session, intent, "succeeded", amount=intent.amount)
-    txn.status = "applied"
+    txn.status = BankTransactionStatus.APPLIED
     excess = intent.amount_collected - intent.amount
     if excess:
         _settle_excess(session, txn, intent, excess)
@@ -199,7 +237,7 @@ def _settle_excess(session: Session, txn: BankTransaction, intent: PaymentIntent
         )
         txn.note = f"excess {excess} {intent.currency} credited to wallet {wallet.id}"
         return
-    txn.status = "excess"
+    txn.status = BankTransactionStatus.EXCESS
     txn.note = f"excess {excess} {intent.currency} kept for refund"
     if txn.counter_bank_bin and txn.counter_account:
         queue_payout(
@@ -220,7 +258,7 @@ def expire_waiting_intents(session: Session, *, limit: int = 500) -> int:
         select(PaymentIntent)
         .where(
             PaymentIntent.provider == "vietqr",
-            PaymentIntent.status == "requires_action",
+            PaymentIntent.status == IntentStatus.REQUIRES_ACTION,
             PaymentIntent.expires_at < datetime.now(UTC),
         )
         .limit(limit)
@@ -229,8 +267,8 @@ def expire_waiting_intents(session: Session, *, limit: int = 500) -> int:
     canceled = cancel_expired_batch(session, expired)
     session.execute(
         update(BankTransaction)
-        .where(BankTransaction.intent_id.in_([i.id for i in expired if i.status == "canceled"]))
-        .values(status="unapplied", note="the intent expired before it was paid in full")
+        .where(BankTransaction.intent_id.in_([i.id for i in expired if i.status == IntentStatus.CANCELED]))
+        .values(status=BankTransactionStatus.UNAPPLIED, note="the intent expired before it was paid in full")
     )
     return canceled
 

@@ -17,21 +17,17 @@ reason of ours is the core's own error, and anything else is `ProviderUnavailabl
 caller writes anything, so no money object is left half-written.
 """
 
-import json
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Literal
 
 import stripe
-from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy.orm import Session
 
 from hanoipay.auth.service import Principal
-from hanoipay.errors import HanoiPayError, InvalidRequest
 from hanoipay.ids import new_id
 from hanoipay.jobs import enqueue_after_commit
 from hanoipay.settings import get_settings
@@ -41,13 +37,23 @@ from payments.exceptions import (
     AmountExceedsRefundable,
     IntentNotCancelable,
     IntentNotCapturable,
-    InvalidSignature,
-    MalformedWebhook,
     PaymentMethodRequired,
 )
-from payments.intents import apply_provider_status
 from payments.models import PaymentIntent, Refund
-from payments.providers.base import AuthorizeResult, PaymentMethod
+from payments.providers.base import AuthorizeResult, Outcome, PaymentMethod, RefundOutcome
+from payments.providers.stripe.exceptions import (
+    CardDeclined,
+    InvalidPaymentMethod,
+    ProviderNotConfigured,
+    ProviderUnavailable,
+)
+from payments.providers.stripe.objects import (
+    StripeObjectMalformed,
+    StripePaymentIntent,
+    card_error,
+    outcome_of,
+    parse_stripe_object,
+)
 
 if TYPE_CHECKING:
     from stripe.params import PaymentIntentCreateParams, RefundCreateParams
@@ -60,124 +66,16 @@ RETURN_URL = "stripe_return_url"
 ATTEMPT = "stripe_attempt"
 # Stripe keeps idempotency keys for 24 hours; after that a replayed create would charge again.
 REPLAY_WINDOW = timedelta(hours=23)
-WEBHOOK_TOLERANCE_SECONDS = 300
-SETTLE_INTENT_JOB = "stripe.settle_processing_intent"
-SETTLE_REFUND_JOB = "stripe.settle_pending_refund"
 _ADOPTED_REFUND = "stripe.adopted_refund_status"
 
-Status = Literal["succeeded", "requires_capture", "processing", "requires_action", "failed", "canceled"]
 
-
-class ProviderNotConfigured(InvalidRequest):
-    code = "provider_not_configured"
-    title = "Payment provider not configured"
-
-
-class CardDeclined(HanoiPayError):
-    status = 402
-    code = "card_declined"
-    title = "Card declined"
-
-
-class InvalidPaymentMethod(InvalidRequest):
-    code = "invalid_payment_method"
-
-
-class ProviderUnavailable(HanoiPayError):
-    status = 502
-    code = "provider_unavailable"
-    title = "Payment provider unavailable"
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """Where Stripe says a PaymentIntent stands, in the words of `intents.apply_provider_status`."""
-
-    status: Status
-    amount: int | None = None
-    error: str | None = None
-    next_action: dict[str, Any] | None = None
-
-
-class _EventData(BaseModel):
-    object: dict[str, Any]
-
-
-class _Event(BaseModel):
-    id: str = Field(min_length=1, max_length=255)
-    type: str = Field(min_length=1, max_length=64)
-    data: _EventData
-
-
-@dataclass(frozen=True)
-class WebhookEvent:
-    """A verified Stripe event: its id, its type, the object it is about, and the whole payload."""
-
-    id: str
-    type: str
-    object: dict[str, Any]
-    payload: dict[str, Any]
-
-
-def outcome_of(payment_intent: Mapping[str, Any]) -> Outcome:
-    """What a Stripe PaymentIntent (an API answer or a webhook's object) says about our intent."""
-    status = payment_intent.get("status")
-    if status == "succeeded":
-        return Outcome("succeeded", amount=int(payment_intent["amount_received"]))
-    if status == "requires_capture":
-        return Outcome("requires_capture", amount=int(payment_intent["amount_capturable"]))
-    if status == "requires_action":
-        return Outcome("requires_action", next_action=payment_intent.get("next_action"))
-    if status == "processing":
-        return Outcome("processing")
-    if status == "canceled":
-        return Outcome("canceled")
-    error = payment_intent.get("last_payment_error") or {}
-    return Outcome("failed", error=error.get("message") or "The card payment did not go through.")
-
-
-def apply_outcome(session: Session, intent: PaymentIntent, outcome: Outcome) -> bool:
-    """Apply Stripe's word on the intent once (news of a finished intent changes nothing)."""
-    changed = apply_provider_status(
-        session, intent, outcome.status, amount=outcome.amount, error=outcome.error
-    )
-    if changed:
-        intent.next_action = outcome.next_action
-    return changed
-
-
-def is_current_attempt(intent: PaymentIntent, payment_intent: Mapping[str, Any]) -> bool:
-    """True when a Stripe PaymentIntent belongs to the intent's latest confirm, not an abandoned one."""
-    attempt = (payment_intent.get("metadata") or {}).get("hanoipay_attempt")
-    return payment_intent.get("id") == intent.provider_ref or (
-        attempt is not None and attempt == intent.metadata_.get(ATTEMPT)
-    )
-
-
-def verify_webhook(payload: bytes, signature: str | None) -> WebhookEvent:
-    """The event in a webhook body, once its `Stripe-Signature` proves Stripe sent it recently."""
-    secret = get_settings().stripe_webhook_secret
-    if not secret:
-        raise ProviderNotConfigured(
-            "Stripe webhooks are not enabled: set HANOIPAY_STRIPE_WEBHOOK_SECRET to the endpoint's "
-            "signing secret (whsec_...)."
-        )
+def _answer(data: Any, doing: str) -> StripePaymentIntent:
+    """A PaymentIntent Stripe's API answered with; one we cannot read is Stripe being unavailable."""
     try:
-        text = payload.decode()
-    except UnicodeDecodeError:
-        raise MalformedWebhook("The webhook body is not UTF-8 text.") from None
-    # The SDK's own check (what stripe.Webhook.construct_event runs first); the JSON is then parsed and
-    # validated here, so that any valid JSON that is not an event is a clean 400, never a 500.
-    try:
-        stripe.WebhookSignature.verify_header(text, signature, secret, WEBHOOK_TOLERANCE_SECONDS)
-    except stripe.SignatureVerificationError as error:
-        raise InvalidSignature(f"The Stripe-Signature header does not verify: {error}") from None
-    try:
-        payload_json = json.loads(text)
-        event = _Event.model_validate(payload_json)
-    except (ValueError, ValidationError) as error:
-        raise MalformedWebhook(f"The webhook body is not a Stripe event: {str(error)[:300]}") from None
-    return WebhookEvent(event.id, event.type, event.data.object, payload_json)
+        return parse_stripe_object(StripePaymentIntent, data)
+    except StripeObjectMalformed as error:
+        log.error("stripe answered with a malformed PaymentIntent while trying to %s: %s", doing, error)
+        raise ProviderUnavailable(f"Stripe's answer could not be read; could not {doing}.") from None
 
 
 @contextmanager
@@ -216,6 +114,7 @@ class StripeProvider:
     """Card payments: a Stripe PaymentIntent per confirm attempt, Stripe's signed webhooks for the rest."""
 
     name = "stripe"
+    asks_about_refunds = True
 
     def __init__(self, *, timeout: float = 20.0, max_network_retries: int = 1) -> None:
         self.timeout = timeout
@@ -264,7 +163,7 @@ class StripeProvider:
             ) from None
         except (stripe.APIConnectionError, stripe.APIError) as error:
             log.warning("stripe did not answer the confirm of %s, settling later: %r", intent.id, error)
-            enqueue_after_commit(session, SETTLE_INTENT_JOB, intent_id=intent.id)
+            enqueue_after_commit(session, "payments.settle_intent", intent_id=intent.id)
             return "processing"
         except stripe.InvalidRequestError as error:
             if error.param == "payment_method":
@@ -273,9 +172,11 @@ class StripeProvider:
         except stripe.StripeError as error:
             raise _unavailable(error, "confirm the card payment") from None
         intent.provider_ref = created.id
-        outcome = outcome_of(created.to_dict())
+        outcome = outcome_of(_answer(created.to_dict(), "confirm the card payment"))
         if outcome.status == "failed":
-            raise CardDeclined(outcome.error or "The card was declined.")
+            failure = outcome.error or card_error(None)
+            message = failure["message"] or "The card was declined."
+            raise CardDeclined(message, decline_code=failure["decline_code"])
         if outcome.status == "canceled":
             raise ProviderUnavailable(f"Stripe canceled the card payment {created.id} as it was confirmed.")
         intent.next_action = outcome.next_action
@@ -338,26 +239,30 @@ class StripeProvider:
             raise _unavailable(error, "refund the payment") from None
         except (stripe.APIConnectionError, stripe.APIError) as error:
             log.warning("stripe did not answer refund %s, settling later: %r", refund.id, error)
-            enqueue_after_commit(session, SETTLE_REFUND_JOB, refund_id=refund.id)
+            enqueue_after_commit(session, "payments.settle_refund", refund_id=refund.id)
             return "pending"
         except stripe.StripeError as error:
             raise _unavailable(error, "refund the payment") from None
         return "succeeded" if made.status == "succeeded" else "pending"
 
-    def settle(self, session: Session, intent: PaymentIntent) -> bool:
-        """Ask Stripe where a `processing` intent stands and apply the answer; returns whether it changed."""
+    def retrieve(self, session: Session, intent: PaymentIntent) -> Outcome:
+        """Where a card payment whose confirm lost its answer stands at Stripe.
+
+        With no Stripe id yet, the very same create call is repeated under the same idempotency key:
+        Stripe replays what it did, or does it now if it never got the request.
+        """
         client = self.client()
         if intent.provider_ref is None:
             if intent.updated_at < datetime.now(UTC) - REPLAY_WINDOW:
                 log.error(
                     "%s has been processing too long to replay its confirm; reconcile by hand", intent.id
                 )
-                return False
+                return Outcome("processing")
             try:
                 replayed = client.v1.payment_intents.create(_create_params(intent), _confirm_key(intent))
             except (stripe.CardError, stripe.InvalidRequestError) as error:
-                message = error.user_message or "The card payment did not go through."
-                return apply_outcome(session, intent, Outcome("failed", error=message))
+                decline = error.error.decline_code if error.error else None
+                return Outcome("failed", error=card_error(error.user_message, error.code, decline))
             except stripe.StripeError as error:
                 raise _unavailable(error, "say where the payment stands") from None
             intent.provider_ref = replayed.id
@@ -365,29 +270,28 @@ class StripeProvider:
             current = client.v1.payment_intents.retrieve(intent.provider_ref)
         except stripe.StripeError as error:
             raise _unavailable(error, "say where the payment stands") from None
-        return apply_outcome(session, intent, outcome_of(current.to_dict()))
+        return outcome_of(_answer(current.to_dict(), "settle the payment"))
 
-    def settle_refund(self, session: Session, intent: PaymentIntent, refund: Refund) -> bool:
-        """Repeat a refund whose answer was lost (Stripe replays it) and record its status."""
+    def retrieve_refund(
+        self, session: Session, intent: PaymentIntent, refund: Refund
+    ) -> RefundOutcome | None:
+        """Repeat a refund whose answer was lost (Stripe replays it) and say where it stands."""
         client = self.client()
         try:
             made = client.v1.refunds.create(_refund_params(intent, refund), _key("refund", refund.id))
             current = client.v1.refunds.retrieve(made.id)
         except stripe.StripeError as error:
             raise _unavailable(error, "say where the refund stands") from None
-        return record_refund_status(refund, current.status)
+        return refund_outcome(current.status)
 
 
-def record_refund_status(refund: Refund, stripe_status: str | None) -> bool:
-    """Mark a pending refund succeeded once Stripe says so; returns whether it changed."""
-    if refund.status == "pending" and stripe_status == "succeeded":
-        refund.status = "succeeded"
-        return True
+def refund_outcome(stripe_status: str | None) -> RefundOutcome | None:
+    """A Stripe refund's status as the core's: succeeded, pending, failed (canceled is failed)."""
+    if stripe_status == "succeeded":
+        return "succeeded"
     if stripe_status in ("failed", "canceled"):
-        log.error(
-            "stripe says refund %s is %s; finance must reverse its ledger entry", refund.id, stripe_status
-        )
-    return False
+        return "failed"
+    return "pending" if stripe_status in ("pending", "requires_action") else None
 
 
 def _confirm_key(intent: PaymentIntent) -> stripe.RequestOptions:

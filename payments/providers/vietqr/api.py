@@ -12,13 +12,14 @@ from hanoipay.db import DbSession
 from hanoipay.errors import Conflict, InvalidRequest
 from hanoipay.http import errors, raw_body, require_json
 from hanoipay.settings import get_settings
-from payments import bank, payouts
-from payments.banks import bank_by_bin
-from payments.exceptions import IntentNotFound, InvalidSignature, MalformedWebhook
+from payments import payouts
+from payments.exceptions import IntentNotFound, InvalidSignature, MalformedWebhook, UnknownCollectionAccount
 from payments.intents import get_intent
-from payments.providers.vietqr import payload_for
-from payments.qr_image import render_png
-from payments.vietqr import VietQrError, parse_payload
+from payments.models import BankTransactionStatus, IntentStatus, PayoutStatus
+from payments.providers.vietqr import payload_for, webhook
+from payments.providers.vietqr.banks import bank_by_bin
+from payments.providers.vietqr.codec import VietQrError, parse_payload
+from payments.providers.vietqr.image import render_png
 
 router = APIRouter(prefix="/v1")
 
@@ -75,7 +76,7 @@ class BankTransactionOut(BaseModel):
     description: str
     occurred_at: datetime
     intent_id: str | None
-    status: str
+    status: BankTransactionStatus
     note: str | None
 
 
@@ -89,17 +90,21 @@ class PayoutOut(BaseModel):
     amount: int
     currency: str
     reason: str
-    status: str
+    status: PayoutStatus
     paid_at: datetime | None
 
 
-@router.post("/webhooks/bank", tags=["webhooks"], responses=errors(InvalidSignature, MalformedWebhook))
+@router.post(
+    "/webhooks/bank",
+    tags=["webhooks"],
+    responses=errors(InvalidSignature, MalformedWebhook, UnknownCollectionAccount),
+)
 def bank_webhook(
     request: Request, body: Annotated[bytes, Depends(raw_body)], session: DbSession
 ) -> dict[str, Any]:
     """The bank's signed "balance changed" notification; each bank transaction is applied once."""
-    bank.verify_signature(request.headers.get(bank.SIGNATURE_HEADER), body)
-    return bank.apply_notification(session, bank.parse_notification(body))
+    webhook.verify_signature(request.headers.get(webhook.SIGNATURE_HEADER), body)
+    return webhook.apply_notification(session, webhook.parse_notification(body))
 
 
 @router.get(
@@ -111,7 +116,11 @@ def bank_webhook(
 def intent_qr(intent_id: str, session: DbSession, who: Caller) -> Response:
     """The VietQR code to scan with a bank app, with the bank, holder, amount and reference under it."""
     intent = get_intent(session, who, intent_id)
-    if intent.provider != "vietqr" or intent.reference is None or intent.status != "requires_action":
+    if (
+        intent.provider != "vietqr"
+        or intent.reference is None
+        or intent.status != IntentStatus.REQUIRES_ACTION
+    ):
         raise QrNotAvailable(f"Intent {intent.id} is not waiting for a VietQR transfer.")
     settings = get_settings()
     bank_entry = bank_by_bin(settings.vietqr_bank_bin)
@@ -159,7 +168,7 @@ def list_bank_transactions(
 ) -> list[BankTransactionOut]:
     """Transfers the bank reported, newest first: what is unapplied, late or in excess (finance)."""
     who.require(Role.FINANCE, Role.ADMIN)
-    return [BankTransactionOut.model_validate(t) for t in bank.list_transactions(session, status)]
+    return [BankTransactionOut.model_validate(t) for t in webhook.list_transactions(session, status)]
 
 
 @router.get("/payouts", tags=["reconciliation"], responses=errors(RoleNotAllowed))

@@ -1,7 +1,7 @@
 """The VietQR provider: the payer scans a dynamic NAPAS QR with a bank app; the bank's webhook confirms.
 
 The QR asks for a transfer to the platform's collection account with the intent's reference. What the
-bank reports arriving is first posted to the `unapplied_receipts:vietqr` account (see `payments.bank`);
+bank reports arriving is first posted to the `unapplied_receipts:vietqr` account (see `webhook.py`);
 that account is this provider's source, so applied money nets out of it and its balance is always the
 money received but not (yet) applied: partial, late, unmatched or excess transfers.
 """
@@ -15,11 +15,11 @@ from hanoipay.auth.service import Principal
 from hanoipay.errors import InvalidRequest
 from hanoipay.settings import get_settings
 from payments import ledger
-from payments.banks import bank_by_bin
-from payments.models import PaymentIntent, Refund
+from payments.models import CaptureMethod, PaymentIntent, Refund
 from payments.payouts import queue_refund_payout
-from payments.providers.base import AuthorizeResult, PaymentMethod
-from payments.vietqr import build_payload
+from payments.providers.base import AuthorizeResult, Outcome, PaymentMethod, RefundOutcome
+from payments.providers.vietqr.banks import bank_by_bin
+from payments.providers.vietqr.codec import build_payload
 
 REFERENCE_PREFIX = "HP"
 
@@ -49,10 +49,11 @@ class VietQrProvider:
     """Waits for the bank: confirming shows a QR, and the bank's signed webhook completes the intent."""
 
     name = "vietqr"
+    asks_about_refunds = False
 
     def prepare(self, session: Session, who: Principal, intent: PaymentIntent, method: PaymentMethod) -> None:
         """A transfer is taken whole: manual capture does not apply."""
-        if intent.capture_method != "automatic":
+        if intent.capture_method != CaptureMethod.AUTOMATIC:
             raise ManualCaptureUnsupported("A bank transfer cannot be authorized and captured later.")
         if intent.currency != "VND":
             raise InvalidRequest("VietQR transfers are in VND.")
@@ -95,3 +96,13 @@ class VietQrProvider:
         """A transfer back to the payer's account, tracked as a payout until the bank confirms it."""
         queue_refund_payout(session, intent, refund)
         return "pending"
+
+    def retrieve(self, session: Session, intent: PaymentIntent) -> Outcome:
+        """Only the bank's notification says a transfer arrived: the intent keeps waiting for it."""
+        return Outcome("requires_action")
+
+    def retrieve_refund(
+        self, session: Session, intent: PaymentIntent, refund: Refund
+    ) -> RefundOutcome | None:
+        """There is nobody to ask: the payout is confirmed by the bank or by finance."""
+        return None
