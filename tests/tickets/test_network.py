@@ -198,3 +198,32 @@ class TestIssuerKeys:
             api.get(url, params={"code": b64url(rider.device.code())}, headers=other.headers).status_code
             == 404
         )
+
+
+def test_the_embedded_local_issuer_key_is_made_once_even_by_threads_racing(tmp_path, issuer_keys):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tickets.service.keys import issuer_keys as load_keys
+
+    settings = get_settings()
+    saved = (
+        settings.transit_issuer_keys,
+        settings.transit_issuer_active_kid,
+        settings.data_dir,
+        settings.database_url,
+    )
+    settings.transit_issuer_keys, settings.transit_issuer_active_kid, settings.data_dir = {}, None, tmp_path
+    settings.database_url = None  # embedded, as `hanoipay serve` runs with nothing configured
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            published = list(pool.map(lambda _: load_keys().public(), range(16)))
+        assert len({tuple(sorted(p.items())) for p in published}) == 1
+        assert (tmp_path / "transit_issuer_keys.json").stat().st_mode & 0o777 == 0o600
+        assert [p.name for p in tmp_path.iterdir()] == ["transit_issuer_keys.json"]
+    finally:
+        (
+            settings.transit_issuer_keys,
+            settings.transit_issuer_active_kid,
+            settings.data_dir,
+            settings.database_url,
+        ) = saved

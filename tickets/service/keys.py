@@ -1,7 +1,10 @@
 """Issuer keys: from settings (`HANOIPAY_TRANSIT_ISSUER_KEYS`), or generated in the data directory when
 running embedded, as the runtime does for JWT keys. Every key listed verifies; the active one signs."""
 
+import contextlib
 import json
+import os
+import threading
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -10,6 +13,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hanoipay.settings import get_settings
 from tickets.credentials import MAX_KID, b64url, load_private_key, public_key_bytes
 from tickets.exceptions import IssuerKeysMissing
+
+_local_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -54,12 +59,19 @@ def _load(configured: tuple[tuple[str, str], ...], active: str | None) -> Issuer
 def _local_keys() -> dict[str, str]:
     data_dir = get_settings().data_dir.resolve()
     path = data_dir / "transit_issuer_keys.json"
-    if not path.exists():
-        data_dir.mkdir(parents=True, exist_ok=True)
-        seed = Ed25519PrivateKey.generate().private_bytes_raw()
-        path.write_text(json.dumps({"local-1": b64url(seed)}))
-        path.chmod(0o600)
-    keys: dict[str, str] = json.loads(path.read_text())
+    with _local_lock:
+        if not path.exists():
+            data_dir.mkdir(parents=True, exist_ok=True)
+            seed = Ed25519PrivateKey.generate().private_bytes_raw()
+            draft = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}")
+            draft.write_text(json.dumps({"local-1": b64url(seed)}))
+            draft.chmod(0o600)
+            # A hard link appears whole or not at all, and only once: another process that got there first
+            # keeps its key, and this one reads it.
+            with contextlib.suppress(FileExistsError):
+                os.link(draft, path)
+            draft.unlink()
+        keys: dict[str, str] = json.loads(path.read_text())
     return keys
 
 
