@@ -20,6 +20,7 @@ from city.app import create_app
 from city.cli import print_verify_report
 from city.demo.city import City, Scenario, console
 from city.demo.payments import PaymentsScenario
+from city.demo.tickets import TicketsScenario
 from hanoipay.db import job_session
 from hanoipay.runtime import start_runtime
 from hanoipay.settings import get_settings
@@ -29,7 +30,7 @@ from payments.models import Event
 
 def scenarios() -> list[Scenario]:
     """The day's scenarios, in the order they play."""
-    return [PaymentsScenario()]
+    return [PaymentsScenario(), TicketsScenario()]
 
 
 def _serve() -> tuple[uvicorn.Server, str]:
