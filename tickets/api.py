@@ -121,8 +121,11 @@ def _feed_out(session: DbSession, feed: TransitFeed) -> FeedOut:
     "/feeds",
     status_code=201,
     responses={**errors(InvalidFeed, RoleNotAllowed, MerchantNotFound), 201: {"model": FeedOut}},
+    # The zip's bytes as they are (Content-Type application/zip or application/octet-stream).
     openapi_extra={
-        "requestBody": {"content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}}}
+        "requestBody": {
+            "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}
+        }
     },
 )
 async def import_feed(
