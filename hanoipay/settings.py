@@ -43,6 +43,16 @@ class Settings(BaseSettings):
 
     notification_channel: str = "inbox"
 
+    # Transit tickets: issuer keys sign rider credentials (key id → base64url Ed25519 private key, 32
+    # bytes); every key listed is published for validators, the active one signs new credentials.
+    transit_issuer_keys: dict[str, str] = Field(default_factory=dict)
+    transit_issuer_active_kid: str | None = None
+    transit_credential_days: int = 30
+    transit_slot_seconds: int = 10
+    transit_clock_skew_seconds: int = 20
+    transit_rescan_seconds: int = 300
+    transit_debt_limit: int = 20_000
+
     ready_max_outbox_lag_seconds: float = 60.0
     ready_max_queue_depth: int = 100_000
     event_redelivery_seconds: int = 20

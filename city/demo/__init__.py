@@ -23,6 +23,7 @@ from city.demo.merchants import MerchantsScenario
 from city.demo.parking import ParkingScenario
 from city.demo.payments import PaymentsScenario
 from city.demo.reconciliation import ReconciliationScenario
+from city.demo.tickets import TicketsScenario
 from hanoipay.db import job_session
 from hanoipay.runtime import start_runtime
 from hanoipay.settings import get_settings
@@ -32,7 +33,13 @@ from payments.models import Event
 
 def scenarios() -> list[Scenario]:
     """The day's scenarios, in the order they play."""
-    return [PaymentsScenario(), MerchantsScenario(), ParkingScenario(), ReconciliationScenario()]
+    return [
+        PaymentsScenario(),
+        MerchantsScenario(),
+        ParkingScenario(),
+        TicketsScenario(),
+        ReconciliationScenario(),
+    ]
 
 
 def _serve() -> tuple[uvicorn.Server, str]:

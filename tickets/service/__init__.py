@@ -1,0 +1,1 @@
+"""The tickets domain's services, one module per role: network, keys, cards, validators, taps, fares."""
