@@ -9,7 +9,12 @@ the same JWT check and the same idempotency work, with no framework of ours in b
   journal entry and its three lines, two hot-account deltas, the event, the outbox row, the stored
   response, the commit);
 - `POST /ceiling/function`: the same writes as one call of a PL/pgSQL function (`bench_pay`, created by
-  `install_function`), one round trip.
+  `install_function`), one round trip;
+- `POST /ceiling/bank_webhook`: the writes of one signed bank notification that pays a waiting VietQR
+  intent (the transaction row, the receipt's entry, the intent, the payment's entry, the event), behind
+  the same signature check;
+- `POST /ceiling/refund`: the writes of one partial wallet refund (the refund, the reversal's entry with
+  the wallet credited, the intent's refunded amount, the event), behind the same JWT and idempotency work.
 
     HANOIPAY_DATABASE_URL=postgresql://... HANOIPAY_JWT_KEYS='{"k": "..."}' \\
         uvicorn bench.ceiling:app --workers 2
@@ -22,13 +27,20 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import psycopg
-from fastapi import FastAPI, Header, Request
+from fastapi import Depends, FastAPI, Header, Request
 from fastapi.responses import Response
 from psycopg_pool import ConnectionPool
 from pydantic import BaseModel, ConfigDict, Field
 
 from hanoipay.auth.service import principal_from_token
+from hanoipay.http import raw_body
 from hanoipay.ids import new_id
+from payments.providers.vietqr.webhook import (
+    SIGNATURE_HEADER,
+    parse_notification,
+    references_in,
+    verify_signature,
+)
 
 FUNCTION = """
 CREATE OR REPLACE FUNCTION bench_pay(
@@ -219,6 +231,164 @@ def function(
         ).fetchone()  # fmt: skip
     assert answer is not None
     return Response(answer[0], status_code=201, media_type="application/json")
+
+
+class RefundIn(BaseModel):
+    """The same body HanoiPay takes for a refund."""
+
+    model_config = ConfigDict(extra="forbid")
+    payment_intent: str
+    amount: int = Field(gt=0)
+    reason: str | None = None
+
+
+def _account_id(conn: psycopg.Connection[Any], code: str) -> str:
+    row = conn.execute("SELECT id FROM ledger_account WHERE code = %s", (code,)).fetchone()
+    assert row is not None, code
+    return str(row[0])
+
+
+def _post(
+    conn: psycopg.Connection[Any], kind: str, key: str, intent_id: str | None, lines: list[tuple[str, int]]
+) -> str:
+    """One entry, its lines, and the hot accounts' deltas (the wallet's balance row is updated apart)."""
+    entry_id = new_id("je")
+    conn.execute(
+        "INSERT INTO journal_entry (id, kind, dedupe_key, intent_id, description, posted_at)"
+        " VALUES (%s, %s, %s, %s, %s, now())",
+        (entry_id, kind, key, intent_id, kind),
+    )
+    conn.execute(
+        "INSERT INTO journal_line (entry_id, account_id, currency, amount, posted_at)"
+        " SELECT %s, a, 'VND', m, now() FROM unnest(%s::text[], %s::bigint[]) AS l(a, m)",
+        (entry_id, [a for a, _ in lines], [m for _, m in lines]),
+    )
+    return entry_id
+
+
+@app.post("/ceiling/bank_webhook")
+def bank_webhook(request: Request, body: Annotated[bytes, Depends(raw_body)]) -> Response:
+    """A signed bank notification paying a waiting VietQR intent, one statement at a time."""
+    verify_signature(request.headers.get(SIGNATURE_HEADER), body)
+    note = parse_notification(body)
+    reference = references_in(note.description)[0]
+    with _connections().connection() as conn, conn.transaction():
+        txn_id = new_id("btx")
+        inserted = conn.execute(
+            "INSERT INTO bank_transaction (id, bank_txn_id, account, amount, currency, description,"
+            " occurred_at, status, created_at) VALUES (%s, %s, %s, %s, 'VND', %s, %s, 'received', now())"
+            " ON CONFLICT (bank_txn_id) DO NOTHING RETURNING id",
+            (txn_id, note.transaction_id, note.account, note.amount, note.description, note.occurred_at),
+        ).fetchone()
+        if inserted is None:
+            return Response(b'{"received":true,"duplicate":true}', media_type="application/json")
+        clearing, receipts = (
+            _account_id(conn, "provider_clearing:vietqr:VND"),
+            _account_id(conn, "unapplied_receipts:vietqr:VND"),
+        )
+        _post(conn, "bank_receipt", f"bank_receipt:{note.transaction_id}", None,
+              [(clearing, note.amount), (receipts, -note.amount)])  # fmt: skip
+        intent = conn.execute(
+            "SELECT i.id, i.merchant_id, m.account_id, m.fee_bps FROM payment_intent i"
+            " JOIN merchant m ON m.id = i.merchant_id WHERE i.reference = %s FOR UPDATE OF i",
+            (reference,),
+        ).fetchone()
+        assert intent is not None
+        intent_id, merchant_id, payable, fee_bps = intent
+        fee = (note.amount * fee_bps + 5_000) // 10_000
+        conn.execute(
+            "UPDATE payment_intent SET status = 'succeeded', amount_collected = %s, amount_received = %s,"
+            " fee_amount = %s, succeeded_at = now(), updated_at = now() WHERE id = %s",
+            (note.amount, note.amount, fee, intent_id),
+        )
+        fee_account = _fee_account or ""
+        lines = [(receipts, note.amount), (payable, fee - note.amount), (fee_account, -fee)]
+        _post(conn, "payment", f"payment:{intent_id}", intent_id, lines)
+        conn.execute(
+            "INSERT INTO balance_delta (account_id, amount) SELECT a, m FROM unnest(%s::text[], %s::bigint[])"
+            " AS d(a, m)",
+            ([clearing, receipts, receipts, payable, _fee_account], [note.amount, note.amount, -note.amount,
+             note.amount - fee, fee]),
+        )  # fmt: skip
+        event_id = new_id("evt")
+        conn.execute(
+            "INSERT INTO event (id, type, merchant_id, object_id, data, created_at)"
+            " VALUES (%s, 'payment_intent.succeeded', %s, %s, %s, now())",
+            (event_id, merchant_id, intent_id, json.dumps({"id": intent_id})),
+        )
+        conn.execute(
+            "INSERT INTO outbox (job, kwargs, created_at) VALUES ('payments.deliver_event', %s, now())",
+            (json.dumps({"event_id": event_id}),),
+        )
+        conn.execute("UPDATE bank_transaction SET status = 'applied', intent_id = %s WHERE id = %s",
+                     (intent_id, txn_id))  # fmt: skip
+    answer = {"received": True, "duplicate": False, "status": "applied", "payment_intent": intent_id}
+    return Response(json.dumps(answer).encode(), media_type="application/json")
+
+
+@app.post("/ceiling/refund", status_code=201)
+def refund(
+    body: RefundIn,
+    authorization: Annotated[str, Header()],
+    idempotency_key: Annotated[str, Header()],
+) -> Response:
+    """A partial wallet refund, one hand-written statement at a time, in one transaction."""
+    owner = _caller(authorization)
+    with _connections().connection() as conn, conn.transaction():
+        claimed = conn.execute(
+            "INSERT INTO idempotency_key (owner, key, request_hash, expires_at, created_at)"
+            " VALUES (%s, %s, %s, now() + interval '24 hours', now()) ON CONFLICT DO NOTHING RETURNING key",
+            (owner, idempotency_key, hashlib.sha256(body.model_dump_json().encode()).hexdigest()),
+        ).fetchone()
+        assert claimed is not None
+        row = conn.execute(
+            "SELECT i.merchant_id, i.amount_received, i.amount_refunded, i.fee_amount, w.account_id,"
+            " m.account_id FROM payment_intent i JOIN wallet w ON w.id = i.wallet_id"
+            " JOIN merchant m ON m.id = i.merchant_id WHERE i.id = %s FOR UPDATE OF i",
+            (body.payment_intent,),
+        ).fetchone()
+        assert row is not None
+        merchant_id, received, refunded, fee, wallet_account, payable = row
+        assert body.amount <= received - refunded
+        fee_back = fee * (refunded + body.amount) // received - fee * refunded // received
+        refund_id = new_id("re")
+        conn.execute(
+            "INSERT INTO refund (id, intent_id, amount, currency, fee_refunded, status, reason, created_by,"
+            " created_at) VALUES (%s, %s, %s, 'VND', %s, 'succeeded', %s, %s, now())",
+            (refund_id, body.payment_intent, body.amount, fee_back, body.reason, owner),
+        )
+        conn.execute(
+            "UPDATE account_balance SET posted = posted + %s, updated_at = now() WHERE account_id = %s",
+            (body.amount, wallet_account),
+        )
+        fee_account = _fee_account or ""
+        lines = [(wallet_account, -body.amount), (payable, body.amount - fee_back), (fee_account, fee_back)]
+        _post(conn, "refund", f"refund:{refund_id}", body.payment_intent, lines)
+        conn.execute(
+            "INSERT INTO balance_delta (account_id, amount) VALUES (%s, %s), (%s, %s)",
+            (payable, fee_back - body.amount, _fee_account, -fee_back),
+        )
+        conn.execute(
+            "UPDATE payment_intent SET amount_refunded = amount_refunded + %s, updated_at = now()"
+            " WHERE id = %s",
+            (body.amount, body.payment_intent),
+        )
+        event_id = new_id("evt")
+        conn.execute(
+            "INSERT INTO event (id, type, merchant_id, object_id, data, created_at)"
+            " VALUES (%s, 'charge.refunded', %s, %s, %s, now())",
+            (event_id, merchant_id, refund_id, json.dumps({"id": refund_id})),
+        )
+        conn.execute(
+            "INSERT INTO outbox (job, kwargs, created_at) VALUES ('payments.deliver_event', %s, now())",
+            (json.dumps({"event_id": event_id}),),
+        )
+        answer = json.dumps({"id": refund_id, "object": "refund", "amount": body.amount}).encode()
+        conn.execute(
+            "UPDATE idempotency_key SET status_code = 201, response_body = %s WHERE owner = %s AND key = %s",
+            (answer, owner, idempotency_key),
+        )
+    return Response(answer, status_code=201, media_type="application/json")
 
 
 def _answer(intent_id: str, body: PaymentIn, fee: int) -> bytes:

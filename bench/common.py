@@ -85,12 +85,14 @@ class HttpServer:
             "HANOIPAY_DB_POOL_SIZE": "20",
             **env,
         }
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", *command],
-            env=full_env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        self.log = Path(tempfile.mkstemp(prefix="hanoipay-bench-server-", suffix=".log")[1])
+        with self.log.open("wb") as output:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", *command],
+                env=full_env,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+            )
         deadline = time.monotonic() + 60
         while True:
             try:
@@ -99,7 +101,7 @@ class HttpServer:
             except httpx.TransportError:
                 pass
             if time.monotonic() > deadline or self.process.poll() is not None:
-                raise RuntimeError(f"{' '.join(command)} did not start")
+                raise RuntimeError(f"{' '.join(command)} did not start:\n{self.log_tail()}")
             time.sleep(0.2)
 
     def cpu_seconds(self) -> float:
@@ -116,6 +118,10 @@ class HttpServer:
                 continue
             total += times.user + times.system
         return total
+
+    def log_tail(self, lines: int = 40) -> str:
+        """The end of what the server printed (its errors, when a run saw failures)."""
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
 
     def stop(self) -> None:
         self.process.terminate()

@@ -27,6 +27,7 @@ import sys
 import tempfile
 import time
 from datetime import UTC, date, datetime
+from multiprocessing.synchronize import Event
 from pathlib import Path
 
 import httpx
@@ -36,7 +37,7 @@ from sqlalchemy import text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import ApiServer, BenchServers, start
+from bench.common import BenchServers, hanoipay_api, start
 from hanoipay.auth.service import Principal, create_user, issue_token
 from hanoipay.db import job_session
 from hanoipay.ids import new_id
@@ -243,14 +244,13 @@ def bench_statement(servers: BenchServers, lines: int, seconds: int) -> None:
     )
     query = "from=2026-05-01&to=2026-05-31&limit=100"
     path = f"/v1/merchants/{merchant.id}/statement?{query}"
-    server = ApiServer(
+    server = hanoipay_api(
         servers,
         {"HANOIPAY_JWT_KEYS": json.dumps(JWT_KEYS), "HANOIPAY_JWT_ACTIVE_KID": "bench"},
         port=free_port(),
         workers=2,
     )
     try:
-        wait_for(server.port)
         headers = {"Authorization": f"Bearer {token}"}
         t0 = time.perf_counter()
         first = httpx.get(f"http://127.0.0.1:{server.port}{path}", headers=headers, timeout=60)
@@ -282,16 +282,6 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
-
-
-def wait_for(port: int) -> None:
-    for _ in range(1200):
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            time.sleep(0.1)
-    raise RuntimeError("the API did not start")
 
 
 _LATENCY = re.compile(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)\s*$", re.M)
@@ -357,9 +347,9 @@ def stream_clients(
     port: int,
     feeds: list[tuple[str, str]],
     results: "multiprocessing.Queue[object]",
-    ready: "multiprocessing.Event",
-    stop: "multiprocessing.Event",
-) -> None:  # type: ignore[type-arg]
+    ready: Event,
+    stop: Event,
+) -> None:
     """Open one SSE stream per (merchant, token) and report (intent id, received at) for each payment."""
 
     async def one(merchant_id: str, token: str, opened: list[int]) -> None:
@@ -444,7 +434,7 @@ def bench_feed(servers: BenchServers, streams: int, payments: int, worker_kind: 
         "HANOIPAY_JWT_ACTIVE_KID": "bench",
         "HANOIPAY_BANK_WEBHOOK_SECRETS": json.dumps({KID: SECRET}),
     }
-    server = ApiServer(servers, env, port=free_port(), workers=2)
+    server = hanoipay_api(servers, env, port=free_port(), workers=2)
     worker_env = {
         **os.environ,
         "HANOIPAY_DATABASE_URL": servers.database_url,
@@ -463,7 +453,6 @@ def bench_feed(servers: BenchServers, streams: int, payments: int, worker_kind: 
     sales: list[tuple[str, str, int]] = []
     sent: dict[str, float] = {}
     try:
-        wait_for(server.port)
         with httpx.Client(base_url=f"http://127.0.0.1:{server.port}", timeout=30) as http:
             for i in range(payments):
                 merchant_id, stall_id = stalls[i % len(stalls)]
@@ -502,7 +491,7 @@ def bench_feed(servers: BenchServers, streams: int, payments: int, worker_kind: 
                 round_trips.append((time.perf_counter() - t0) * 1000)
                 assert r.json().get("status") == "applied", r.text
                 time.sleep(max(0.0, 1 / rate - (time.perf_counter() - t0)))
-            latencies = []
+            latencies: list[float] = []
             deadline = time.time() + 30
             while len(latencies) < payments * per_merchant and time.time() < deadline:
                 try:
@@ -558,7 +547,7 @@ def bench_feed(servers: BenchServers, streams: int, payments: int, worker_kind: 
 
 def redis_baseline(url: str) -> tuple[float, float]:
     client = redis.Redis.from_url(url)
-    pubsub = client.pubsub()
+    pubsub = client.pubsub()  # type: ignore[no-untyped-call]
     pubsub.subscribe("bench:latency")
     pubsub.get_message(timeout=1)
     times = []

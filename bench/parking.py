@@ -14,6 +14,7 @@
 """
 
 import argparse
+import functools
 import io
 import json
 import os
@@ -24,26 +25,28 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-import httpx
 import psycopg
+from sqlalchemy import select
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import ApiServer, BenchServers, start
+from bench.common import BenchServers, hanoipay_api, start
 from bench.payments import ADMIN, PRICE, make_merchants, make_payers, run_threads
 from hanoipay.auth.service import create_user, issue_token
 from hanoipay.db import job_session
 from hanoipay.ids import new_id
 from hanoipay.settings import get_settings
+from merchants.service.onboarding import register_merchant
 from parking import loader
 from parking.geo import EARTH_RADIUS_M, bounding_box
+from parking.models import Zone
 from parking.service import catalog, quotes, sessions
 from parking.service.search import search
 from payments import intents, ledger
-from payments.merchants import create_merchant
 
 CENTRE = (21.0285, 105.8542)
 SPREAD = 0.08  # degrees either side: about 9 km by 8 km
@@ -81,7 +84,7 @@ def percentile(values: list[float], p: float) -> float:
 def generate(dsn: str, zones: int, spots_per_zone: int, rng: random.Random) -> None:
     """An operator with `zones` zones of `spots_per_zone` car spots each, 60 % occupied."""
     with job_session() as session:
-        merchant = create_merchant(
+        merchant = register_merchant(
             session,
             ADMIN,
             name="Bench parking",
@@ -89,11 +92,11 @@ def generate(dsn: str, zones: int, spots_per_zone: int, rng: random.Random) -> N
             fee_bps=150,
             currency="VND",
             payout_bank_bin="970436",
-            payout_account="0011",
+            payout_account="0011000123",
             payout_account_name="BENCH",
         )
-        catalog.load_data(session, ADMIN, loader.check(TARIFF), merchant.id)
-        merchant_id = merchant.id
+        catalog.load_data(session, ADMIN, loader.check(TARIFF), merchant.payee.id)
+        merchant_id = merchant.payee.id
     zone_rows, spot_rows, link_rows = io.StringIO(), io.StringIO(), io.StringIO()
     now = datetime.now(UTC).isoformat()
     with psycopg.connect(dsn) as conn:
@@ -242,16 +245,9 @@ def http_search(
             roles=["customer"],
         )
         token = issue_token(user)[0]
-    server = ApiServer(
-        servers, {"HANOIPAY_JWT_KEYS": json.dumps(keys), "HANOIPAY_ACCESS_TOKEN_MINUTES": "60"}, workers=2
-    )
+    env = {"HANOIPAY_JWT_KEYS": json.dumps(keys), "HANOIPAY_ACCESS_TOKEN_MINUTES": "60"}
+    server = hanoipay_api(servers, env, port=8791, workers=2)
     try:
-        for _ in range(300):  # wait for the server to answer before measuring
-            try:
-                if httpx.get(f"http://127.0.0.1:{server.port}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
         wrk(server.port, token, where[:50], 2, connections)  # warm-up
         searched = wrk(server.port, token, where, seconds, connections)
         healthz = wrk(server.port, token, None, seconds, connections)
@@ -261,6 +257,10 @@ def http_search(
 
 
 ROUNDS = 4
+
+
+def _shifted(work: Callable[[int, int], None], offset: int, t: int, i: int) -> None:
+    work(t, offset + i)
 
 
 def start_and_payment_rates(starts: int, threads: int) -> tuple[float, float]:
@@ -274,7 +274,7 @@ def start_and_payment_rates(starts: int, threads: int) -> tuple[float, float]:
     payers = make_payers(threads, funds=PRICE * starts * 2)
     per_thread = starts // threads
     with job_session() as session:
-        codes = [c for (c,) in session.execute(catalog.select(catalog.Zone.code).order_by(catalog.Zone.code))]
+        codes = list(session.scalars(select(Zone.code).order_by(Zone.code)))
         ready = [
             [
                 quotes.create_quote(
@@ -323,7 +323,7 @@ def start_and_payment_rates(starts: int, threads: int) -> tuple[float, float]:
         order = (("start", start_one), ("pay", pay)) if r % 2 == 0 else (("pay", pay), ("start", start_one))
         for name, work in order:
             t0 = time.perf_counter()
-            run_threads(threads, chunk * threads, lambda t, i, work=work, offset=offset: work(t, offset + i))
+            run_threads(threads, chunk * threads, functools.partial(_shifted, work, offset))
             timed[name] += time.perf_counter() - t0
     done = chunk * threads * ROUNDS
     return done / timed["start"], done / timed["pay"]

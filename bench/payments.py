@@ -82,8 +82,13 @@ def run_threads(threads: int, total: int, work: Callable[[int, int], None]) -> f
     """Run `work(thread, i)` `total` times over `threads` threads; returns operations per second."""
     per_thread = total // threads
     started = time.perf_counter()
+
+    def thread(t: int) -> None:
+        for i in range(per_thread):
+            work(t, i)
+
     with ThreadPoolExecutor(threads) as pool:
-        list(pool.map(lambda t: [work(t, i) for i in range(per_thread)], range(threads)))
+        list(pool.map(thread, range(threads)))
     return per_thread * threads / (time.perf_counter() - started)
 
 

@@ -30,8 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import BenchServers, start
 from hanoipay.auth.service import Principal
 from hanoipay.db import job_session
+from merchants.service.onboarding import register_merchant
 from payments import ledger
-from payments.merchants import create_merchant
 from reconciliation import runs, statements
 from reconciliation.models import Chunk, ChunkAttempt, Run
 from reconciliation.sources import HANOI
@@ -48,7 +48,7 @@ def spread(n: int) -> int:
 def make_ledger(dsn: str, n: int, day: date) -> None:
     """N succeeded Stripe payments with their entries and three lines each, posted through the day."""
     with job_session() as session:
-        merchant = create_merchant(
+        merchant = register_merchant(
             session,
             FINANCE,
             name="Bench merchant",
@@ -56,12 +56,12 @@ def make_ledger(dsn: str, n: int, day: date) -> None:
             fee_bps=100,
             currency="VND",
             payout_bank_bin="970436",
-            payout_account="0011002233",
+            payout_account="0011000123",
             payout_account_name="BENCH",
         )
         clearing = ledger.clearing_account(session, "stripe", "VND").id
         fees = ledger.fee_revenue_account(session, "VND").id
-        merchant_id, payable = merchant.id, merchant.account_id
+        merchant_id, payable = merchant.payee.id, merchant.payee.account_id
     start = datetime(day.year, day.month, day.day, tzinfo=HANOI).astimezone(UTC)
     params = {
         "n": n,
@@ -197,7 +197,11 @@ def phases(run: Run) -> str:
             .where(Chunk.run_id == run.id)
             .group_by(Chunk.phase)
         ).all()
-    span = {phase: (first, last) for phase, first, last in spans}
+    span: dict[str, tuple[datetime, datetime]] = {}
+    for phase, first, last in spans:
+        assert first is not None, f"the {phase} chunks did not all start"
+        assert last is not None, f"the {phase} chunks did not all finish"
+        span[phase] = (first, last)
     assert run.finished_at is not None
     staged, matched = span["stage"], span["match"]
     return (

@@ -15,6 +15,7 @@ import argparse
 import random
 import sys
 import time
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -27,8 +28,8 @@ from bench.common import start
 from hanoipay.auth.service import Principal
 from hanoipay.db import job_session
 from hanoipay.ids import new_id
+from merchants.service.onboarding import register_merchant
 from payments import ledger
-from payments.merchants import create_merchant
 from tickets.credentials import Credential, public_key_bytes, sign_credential
 from tickets.rider import RiderDevice
 from tickets.service.charging import charge_closed_days
@@ -86,7 +87,7 @@ def validator_figures(codes: int, devices: int) -> None:
     print(f"decision latency:    p50 {p50:.3f} ms  p99 {p99:.3f} ms")
 
 
-def _copy(conn: psycopg.Connection, table: str, columns: str, rows: list[tuple[object, ...]]) -> None:
+def _copy(conn: psycopg.Connection, table: str, columns: str, rows: Sequence[Sequence[object]]) -> None:
     with conn.cursor() as cur, cur.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
         for row in rows:
             copy.write_row(row)
@@ -188,7 +189,7 @@ def make_taps(cards: list[str], taps: int, day: date, seed: int = 7) -> list[tup
 def fare_figures(dsn: str, taps: int, riders: int) -> None:
     """Price and charge a day of taps, against a bare COPY of the same taps."""
     with job_session() as session:
-        merchant = create_merchant(
+        merchant = register_merchant(
             session,
             ADMIN,
             name="Hanoi transit",
@@ -196,10 +197,10 @@ def fare_figures(dsn: str, taps: int, riders: int) -> None:
             fee_bps=0,
             currency="VND",
             payout_bank_bin="970436",
-            payout_account="0011002233",
+            payout_account="0011000123",
             payout_account_name="BENCH",
         )
-        import_feed(session, ADMIN, sample_feed_files(), name="Hà Nội sample", merchant_id=merchant.id)
+        import_feed(session, ADMIN, sample_feed_files(), name="Hà Nội sample", merchant_id=merchant.payee.id)
     started = time.perf_counter()
     cards = seed_riders(dsn, riders)
     day = datetime.now(HANOI).date() - timedelta(days=1)
