@@ -29,6 +29,10 @@ bench: install  ## benchmarks, each beside a baseline measured in the same run
 	scripts/system-packages.sh bench
 	$(BIN)/python bench/payments.py
 	$(BIN)/python bench/providers.py
+	$(BIN)/python bench/parking.py
+	$(BIN)/python bench/merchants.py
+	$(BIN)/python bench/tickets.py
+	$(BIN)/python bench/reconciliation.py
 
 lint: install
 	$(BIN)/ruff check .

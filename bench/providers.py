@@ -147,13 +147,13 @@ def compare(
     """Alternate HanoiPay and its ceiling, `args.rounds` runs each, and print the medians and the ratio."""
     results: dict[str, list[WrkResult]] = {name: [] for name, _, _ in runs}
     for round_number in range(args.rounds):
-        for name, server, requests in runs:
+        for position, (name, server, requests) in enumerate(runs):
             result = run_wrk(
                 server,
                 requests(),
                 seconds=args.seconds,
                 connections=args.connections,
-                run=f"{label[:3]}{round_number}",
+                run=f"{label[:3]}{round_number}-{position}",
             )
             assert result.non_2xx == 0, f"{name}: {result}\n{server.log_tail()}"
             results[name].append(result)

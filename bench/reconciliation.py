@@ -30,11 +30,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import BenchServers, start
 from hanoipay.auth.service import Principal
 from hanoipay.db import job_session
+from hanoipay.localtime import HANOI
 from merchants.service.onboarding import register_merchant
 from payments import ledger
 from reconciliation import runs, statements
 from reconciliation.models import Chunk, ChunkAttempt, Run
-from reconciliation.sources import HANOI
 
 FINANCE = Principal(id="usr_bench_finance", kind="user", roles=frozenset({"admin", "finance"}))
 ROOT = Path(__file__).resolve().parent.parent

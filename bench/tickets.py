@@ -28,12 +28,12 @@ from bench.common import start
 from hanoipay.auth.service import Principal
 from hanoipay.db import job_session
 from hanoipay.ids import new_id
+from hanoipay.localtime import HANOI
 from merchants.service.onboarding import register_merchant
 from payments import ledger
 from tickets.credentials import Credential, public_key_bytes, sign_credential
 from tickets.rider import RiderDevice
 from tickets.service.charging import charge_closed_days
-from tickets.service.days import HANOI
 from tickets.service.network import import_feed, sample_feed_files
 from tickets.service.pricing import price_card_days
 from tickets.validator import Validator

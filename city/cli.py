@@ -95,6 +95,13 @@ def api(
     host: Annotated[str, typer.Option()] = "0.0.0.0",  # noqa: S104
     port: Annotated[int, typer.Option()] = 8000,
     workers: Annotated[int, typer.Option(help="Uvicorn worker processes")] = 2,
+    healthcheck_timeout: Annotated[
+        int,
+        typer.Option(
+            help="Seconds a worker may take to answer uvicorn's liveness ping before it is killed and"
+            " replaced (uvicorn's own default, 5, kills busy workers on a saturated machine)"
+        ),
+    ] = 30,
 ) -> None:
     """Run the API alone against configured servers (production; scale with replicas and --workers)."""
     uvicorn.run(
@@ -105,6 +112,7 @@ def api(
         workers=workers,
         log_level="info",
         access_log=get_settings().access_log,
+        timeout_worker_healthcheck=healthcheck_timeout,
     )
 
 

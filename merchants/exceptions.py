@@ -114,10 +114,6 @@ class InvoiceNotFound(NotFound):
     code = "invoice_not_found"
 
 
-class InvoiceExists(Conflict):
-    code = "invoice_exists"
-
-
 class AmountExceedsBalance(InvalidRequest):
     code = "amount_exceeds_balance"
     title = "More than the invoice's balance"

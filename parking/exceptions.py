@@ -49,11 +49,6 @@ class QuoteExpired(Conflict):
     title = "Quote expired"
 
 
-class QuoteMismatch(InvalidRequest):
-    code = "quote_mismatch"
-    title = "Quote does not match the request"
-
-
 class QuoteUsed(Conflict):
     code = "quote_used"
     title = "Quote already used"

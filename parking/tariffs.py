@@ -14,11 +14,11 @@ import math
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Annotated, Self
-from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
 
-LOCAL = ZoneInfo("Asia/Ho_Chi_Minh")
+from hanoipay.localtime import HANOI
+
 DAY_MINUTES = 24 * 60
 MAX_PRICE = 100_000_000
 
@@ -127,7 +127,7 @@ class Priced:
 
 def _occurrence(rules: TariffRules, at: datetime) -> tuple[Band, datetime]:
     """The band in force at `at` (local), and the moment that occurrence of it began."""
-    midnight = datetime.combine(at.date(), time(), tzinfo=LOCAL)
+    midnight = datetime.combine(at.date(), time(), tzinfo=HANOI)
     for band in rules.bands:
         for days_back in (0, 1):
             begins = midnight + timedelta(days=-days_back, minutes=band.start_minute)
@@ -152,7 +152,7 @@ def price_stay(rules: TariffRules, starts_at: datetime, minutes: int) -> Priced:
     """What a stay of `minutes` from `starts_at` costs under the rules."""
     if minutes <= 0:
         return Priced(0)
-    at = starts_at.astimezone(LOCAL)
+    at = starts_at.astimezone(HANOI)
     ends = at + timedelta(minutes=minutes)
     pieces: list[Piece] = []
     while at < ends:

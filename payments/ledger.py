@@ -201,9 +201,8 @@ def post_entry(
 
     One statement does it all: the checked accounts' conditional updates, the entry, its lines and the
     hot accounts' deltas. When a checked account would go below zero nothing is written and
-    InsufficientFunds is raised. (An entry that debits two checked accounts could leave one updated
-    before the other is refused; no posting of the platform does that, and the refusal rolls the
-    transaction back either way.)
+    InsufficientFunds is raised. (An entry that debits several checked accounts, as a wallet batch does,
+    may update some before another is refused; the refusal rolls the whole transaction back.)
     """
     totals: dict[str, int] = defaultdict(int)
     for account, amount in lines:

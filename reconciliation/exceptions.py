@@ -36,11 +36,6 @@ class UnsupportedStatementCurrency(InvalidRequest):
     title = "Unsupported currency"
 
 
-class UnknownReconProvider(InvalidRequest):
-    code = "unknown_provider"
-    title = "Unknown provider"
-
-
 class StatementTooLarge(InvalidRequest):
     code = "statement_too_large"
     title = "Statement file too large"

@@ -24,6 +24,7 @@ from hanoipay.auth.service import Principal, Role
 from hanoipay.db import get_engine, job_session
 from hanoipay.ids import new_id
 from hanoipay.jobs import enqueue, enqueue_after_commit
+from hanoipay.localtime import HANOI
 from hanoipay.pagination import Page, paginate
 from hanoipay.settings import get_settings
 from reconciliation import cases
@@ -32,7 +33,7 @@ from reconciliation.engine.payouts import GROUP_MATCHERS
 from reconciliation.exceptions import BusinessDayOutOfRange, RunInProgress, RunNotFound
 from reconciliation.models import BUCKETS, Case, Chunk, ChunkAttempt, Provider, Run, RunStatus
 from reconciliation.rules import Rules, RulesIn, rules_for
-from reconciliation.sources import HANOI, ParsedLine, stripe_api
+from reconciliation.sources import ParsedLine, stripe_api
 from reconciliation.sources.store import store_lines
 
 log = logging.getLogger(__name__)

@@ -15,10 +15,10 @@ from sqlalchemy import select
 from hanoipay.auth.service import Principal, Role
 from hanoipay.db import DbSession
 from hanoipay.errors import HanoiPayError
+from hanoipay.localtime import HANOI
 from hanoipay.web.pages import PageContext, SignedInPage
 from reconciliation import cases, charts, reports, runs, statements
 from reconciliation.models import Case, CaseStatus, Provider
-from reconciliation.sources import HANOI
 
 BASE = "/finance/reconciliation"
 page_router = APIRouter(include_in_schema=False)

@@ -23,9 +23,9 @@ from city.demo.city import PASSWORD, City, console
 from hanoipay.auth.service import Principal
 from hanoipay.db import job_session
 from hanoipay.errors import HanoiPayError
+from hanoipay.localtime import HANOI
 from parking.jobs import sweep_timers
 from parking.service import quotes, sessions
-from parking.tariffs import LOCAL
 
 SAMPLE = Path(__file__).resolve().parents[2] / "parking" / "data" / "hanoi.yaml"
 HOURS = 8
@@ -83,7 +83,7 @@ class ParkingScenario:
         reminded, expired = sweep_timers()
         city.outcomes[f"parking: reminders sent by the sweep {reminded}, sessions expired {expired}"] += 1
         _patrol(city, staff, drivers, self.checks)
-        first, last = (t.astimezone(LOCAL).date() for t in self.window)
+        first, last = (t.astimezone(HANOI).date() for t in self.window)
         self.report = city.api.get(
             "/v1/parking/reports/daily", params={"from": str(first), "to": str(last)}, headers=staff
         ).json()["data"]

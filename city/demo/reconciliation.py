@@ -18,8 +18,8 @@ from sqlalchemy import select
 
 from city.demo.city import City, console
 from hanoipay.db import job_session
+from hanoipay.localtime import HANOI
 from payments.models import BankTransaction, Payout
-from reconciliation.sources import HANOI
 
 LOST, RESENT, NEW_FEE, NEXT_DAY = "FT26R0001", "FT26R0002", "FT26R0003", "FT26R0004"
 RESENT_AGAIN = "FT26R0002X"

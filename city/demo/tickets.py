@@ -25,11 +25,12 @@ from hanoipay.auth.service import Principal
 from hanoipay.db import job_session
 from hanoipay.ids import new_id
 from hanoipay.jobs import enqueue
+from hanoipay.localtime import HANOI
 from tickets.credentials import b64url
 from tickets.models import FareCharge, FareDay, TransitPass, TransitTap, TransitTrip
 from tickets.rider import RiderDevice
 from tickets.service.cards import register_device
-from tickets.service.days import HANOI, current_service_day
+from tickets.service.days import current_service_day
 from tickets.service.passes import buy_pass
 
 BUSES = ["09", "34", "90", "70", "107"]

@@ -6,6 +6,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from functools import cache
 from typing import Any
 
 import jwt
@@ -22,8 +23,13 @@ from hanoipay.settings import get_settings
 
 API_KEY_PREFIX = "hpk_"
 _hasher = PasswordHasher()
-# A hash to verify against when the user does not exist, so a login takes the same time either way.
-_DUMMY_HASH = _hasher.hash("not a password")
+
+
+@cache
+def _dummy_hash() -> str:
+    """A hash to verify against when the user does not exist, so a login takes the same time either way
+    (made on first use: an Argon2 hash costs a worker a third of a second at start-up)."""
+    return _hasher.hash("not a password")
 
 
 class Role(StrEnum):
@@ -169,7 +175,7 @@ def authenticate(session: Session, email: str, password: str) -> User:
     """The user with these credentials, or InvalidCredentials."""
     user = session.scalar(select(User).where(User.email == _normalize_email(email)))
     try:
-        _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
+        _hasher.verify(user.password_hash if user else _dummy_hash(), password)
     except (VerificationError, InvalidHashError):
         raise InvalidCredentials("Wrong email or password.") from None
     if user is None or user.disabled_at is not None:

@@ -10,7 +10,6 @@ import io
 from contextvars import ContextVar
 from datetime import datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
@@ -18,10 +17,11 @@ from babel.numbers import format_decimal
 from babel.support import NullTranslations, Translations
 from starlette.requests import Request
 
+from hanoipay.localtime import HANOI
+
 LANGUAGES = ("vi", "en")
 DEFAULT_LANGUAGE = "vi"
 LANG_COOKIE = "lang"
-HANOI = ZoneInfo("Asia/Ho_Chi_Minh")
 
 _catalogs: dict[str, NullTranslations] = {"en": NullTranslations()}
 _language: ContextVar[str] = ContextVar("language", default=DEFAULT_LANGUAGE)

@@ -4,7 +4,6 @@ for the vendor to confirm, and each stall's daily summary."""
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -13,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from hanoipay.auth.service import Principal, Role
 from hanoipay.ids import new_id
+from hanoipay.localtime import HANOI
 from hanoipay.settings import get_settings
 from merchants.exceptions import (
     MarketNotFound,
@@ -41,7 +41,6 @@ from payments.models import BankTransaction, PaymentIntent, Refund
 from payments.providers.vietqr import webhook as bank
 from payments.providers.vietqr.codec import build_payload
 
-HANOI = ZoneInfo("Asia/Ho_Chi_Minh")
 SELLERS = frozenset({StaffRole.OWNER, StaffRole.CASHIER})
 
 

@@ -22,10 +22,11 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
 from hanoipay.auth.service import Principal
+from hanoipay.localtime import HANOI
 from merchants.exceptions import StatementPeriodInvalid
 from merchants.models import BalanceCheckpoint, StaffRole, StatementDay
 from merchants.service.access import require_staff
-from merchants.service.markets import HANOI, day_bounds
+from merchants.service.markets import day_bounds
 from payments import ledger
 from payments.merchants import get_merchant
 from payments.models import JournalLine

@@ -8,10 +8,11 @@ from sqlalchemy.orm import Session
 
 from hanoipay.auth.service import Principal
 from hanoipay.ids import new_id
+from hanoipay.localtime import HANOI
 from parking.exceptions import DurationOutOfRange, NoTariff, SpotNotFound, SpotOutOfService, SpotTaken
 from parking.models import Quote, Spot, SpotState, TariffVersion, Zone, ZoneTariff
 from parking.service.catalog import get_zone
-from parking.tariffs import LOCAL, Priced, TariffRules, price_stay
+from parking.tariffs import Priced, TariffRules, price_stay
 
 QUOTE_MINUTES = 10
 
@@ -30,7 +31,7 @@ def versions_in_force(
     session: Session, zone_ids: list[str], vehicle_type: str, at: datetime
 ) -> dict[str, TariffVersion]:
     """The tariff version each zone charges the vehicle type for a stay starting at `at`."""
-    day = at.astimezone(LOCAL).date()
+    day = at.astimezone(HANOI).date()
     rows = session.execute(
         select(ZoneTariff.zone_id, TariffVersion)
         .join(TariffVersion, TariffVersion.tariff_id == ZoneTariff.tariff_id)
@@ -49,7 +50,7 @@ def version_in_force(session: Session, zone: Zone, vehicle_type: str, at: dateti
     version = versions_in_force(session, [zone.id], vehicle_type, at).get(zone.id)
     if version is None:
         raise NoTariff(
-            f"Zone {zone.code} has no {vehicle_type} tariff in force on {at.astimezone(LOCAL).date()}."
+            f"Zone {zone.code} has no {vehicle_type} tariff in force on {at.astimezone(HANOI).date()}."
         )
     return version
 

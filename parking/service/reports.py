@@ -13,11 +13,11 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from hanoipay.auth.service import Principal
+from hanoipay.localtime import HANOI
 from parking.exceptions import InvalidSearch
 from parking.models import Zone
 from parking.service.catalog import require_operator
 from parking.service.payments import PURPOSE
-from parking.tariffs import LOCAL
 from payments import ledger
 from payments.merchants import get_merchant
 from payments.models import PaymentIntent
@@ -91,8 +91,8 @@ def _add_revenue(
 ) -> None:
     merchant = get_merchant(session, merchant_id)
     fee_account = ledger.fee_revenue_account(session, merchant.currency).id
-    start = datetime.combine(first, time(), tzinfo=LOCAL)
-    end = datetime.combine(last + timedelta(days=1), time(), tzinfo=LOCAL)
+    start = datetime.combine(first, time(), tzinfo=HANOI)
+    end = datetime.combine(last + timedelta(days=1), time(), tzinfo=HANOI)
     lines: list[tuple[str, date, int, int]] = []
     cursor: str | None = None
     while True:
@@ -102,7 +102,7 @@ def _add_revenue(
             if start <= entry.posted_at < end and entry.intent_id is not None:
                 net = -sum(a for account, a, _ in entry.lines if account == merchant.account_id)
                 fee = -sum(a for account, a, _ in entry.lines if account == fee_account)
-                lines.append((entry.intent_id, entry.posted_at.astimezone(LOCAL).date(), net + fee, net))
+                lines.append((entry.intent_id, entry.posted_at.astimezone(HANOI).date(), net + fee, net))
         if not more or not entries or entries[-1].posted_at < start:
             break
         cursor = entries[-1].id

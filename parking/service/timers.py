@@ -17,9 +17,9 @@ from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from hanoipay.jobs import get_queue, run_job
+from hanoipay.localtime import HANOI
 from hanoipay.notifications import notify
 from parking.models import ParkingSession, SessionStatus, Zone
-from parking.tariffs import LOCAL
 
 log = logging.getLogger(__name__)
 _PENDING = "parking.timers"
@@ -94,7 +94,7 @@ def send_reminder(session: Session, session_id: str, *, now: datetime | None = N
     due = psn.remind_at
     if due is None or psn.covered_until is None or not due <= now < psn.covered_until:
         return False
-    until = psn.covered_until.astimezone(LOCAL).strftime("%H:%M")
+    until = psn.covered_until.astimezone(HANOI).strftime("%H:%M")
     return (
         notify(
             session,

@@ -8,13 +8,12 @@ import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
-from zoneinfo import ZoneInfo
 
+from hanoipay.localtime import HANOI
 from payments.money import CURRENCIES
 from payments.providers.vietqr.webhook import references_in
 from reconciliation.exceptions import MalformedStatement, UnsupportedStatementCurrency
 
-HANOI = ZoneInfo("Asia/Ho_Chi_Minh")
 MAX_ERRORS = 50
 _PAYOUT_ID = re.compile(r"PO([0-9A-HJKMNP-TV-Z]{26})")
 

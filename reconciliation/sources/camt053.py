@@ -17,10 +17,11 @@ from xml.etree.ElementTree import Element
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import ParseError, fromstring
 
+from hanoipay.localtime import HANOI
 from payments.money import CURRENCIES
 from reconciliation.exceptions import MalformedStatement
 from reconciliation.models import LineKind
-from reconciliation.sources import HANOI, ParsedLine, Problems, clean_text, parse_amount
+from reconciliation.sources import ParsedLine, Problems, clean_text, parse_amount
 from reconciliation.sources.bank_csv import bank_line
 
 

@@ -15,12 +15,12 @@ from typer.testing import CliRunner
 from city.cli import app as hanoipay
 from hanoipay.db import job_session
 from hanoipay.ids import new_id
+from hanoipay.localtime import HANOI
 from parking import loader
 from parking.exceptions import InvalidTariffFile
 from parking.geo import distance_m
 from parking.models import ParkingSession, Spot, Zone
 from parking.service.search import search
-from parking.tariffs import LOCAL
 from tests.factories import ADMIN, auth, make_merchant, make_user
 from tests.parking.conftest import Driver, load
 from tests.parking.test_sessions import end_at
@@ -217,7 +217,7 @@ class TestOperatorData:
                     vehicle_type="car",
                     duration_minutes=180,
                     zone_code="HK-LTK-01",
-                    arrival=datetime.fromisoformat(text).replace(tzinfo=LOCAL),
+                    arrival=datetime.fromisoformat(text).replace(tzinfo=HANOI),
                 )
                 return hits[0].priced.amount, hits[0].version.decision_ref
 
@@ -320,7 +320,7 @@ class TestReports:
         two = driver.park("Z-KEEP", minutes=120, plate="30A-100.02")
         end_at(driver, two["id"], 30)  # keeps the prepayment: 20 000
         driver.park("Z-MAIN", minutes=60, plate="30A-100.03")  # still held: no revenue yet
-        today = datetime.now(UTC).astimezone(LOCAL).date()
+        today = datetime.now(UTC).astimezone(HANOI).date()
         report = api.get(
             "/v1/parking/reports/daily",
             params={"from": str(today - timedelta(days=1)), "to": str(today)},

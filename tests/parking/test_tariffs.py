@@ -5,10 +5,11 @@ from pathlib import Path
 
 import pytest
 
+from hanoipay.localtime import HANOI
 from parking import loader
 from parking.exceptions import InvalidPlate, InvalidTariffFile
 from parking.plates import normalize_plate
-from parking.tariffs import LOCAL, TariffRules, price_stay
+from parking.tariffs import TariffRules, price_stay
 
 SAMPLE = Path("parking/data/hanoi.yaml").read_text(encoding="utf-8")
 DATA = loader.check(SAMPLE)
@@ -20,7 +21,7 @@ def rules(code: str, version: int = 0) -> TariffRules:
 
 
 def at(text: str) -> datetime:
-    return datetime.fromisoformat(text).replace(tzinfo=LOCAL)
+    return datetime.fromisoformat(text).replace(tzinfo=HANOI)
 
 
 # HN-CAR-CORE (version of 44/2017): day 06–18 first 2 h 25 000 then 30 000 per started hour; night 18–06 one

@@ -13,6 +13,7 @@ from rq import Queue, SimpleWorker
 from hanoipay.auth.models import User
 from hanoipay.db import job_session
 from hanoipay.jobs import relay_all
+from hanoipay.localtime import HANOI
 from hanoipay.settings import get_settings
 from payments import intents
 from payments.models import Merchant, PaymentIntent
@@ -20,7 +21,6 @@ from payments.providers.base import register_provider
 from payments.providers.stripe import StripeProvider
 from payments.providers.vietqr import reference_for
 from payments.providers.vietqr.webhook import BankNotification, apply_notification
-from reconciliation.sources import HANOI
 from tests.factories import ADMIN, auth, make_merchant, make_user
 from tests.stripe_fake import StripeFake
 

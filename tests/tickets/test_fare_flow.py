@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 
 from hanoipay.db import job_session
 from hanoipay.ids import new_id
+from hanoipay.localtime import HANOI
 from payments import ledger
 from payments.models import PaymentIntent
 from tests.factories import FINANCE, auth
@@ -15,7 +16,6 @@ from tests.tickets.conftest import Gate, Rider, drain, make_gate, make_rider
 from tickets.credentials import b64url
 from tickets.models import FareCharge, TransitTap
 from tickets.service.charging import charge_closed_days
-from tickets.service.days import HANOI
 
 TODAY = datetime.now(HANOI).date()
 

@@ -10,8 +10,9 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
+from hanoipay.localtime import HANOI
 from tickets.fares import Leg, price_day
-from tickets.service.days import HANOI, local_time_of, month_end, service_day_of
+from tickets.service.days import local_time_of, month_end, service_day_of
 from tickets.service.network import model_from_files, sample_feed_files
 
 MODEL = model_from_files(sample_feed_files())

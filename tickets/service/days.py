@@ -5,9 +5,9 @@ transfers run across midnight; a month's caps ('earn the pass') count service da
 """
 
 from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
-HANOI = ZoneInfo("Asia/Ho_Chi_Minh")
+from hanoipay.localtime import HANOI
+
 DAY_STARTS = timedelta(hours=4)
 
 
