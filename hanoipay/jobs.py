@@ -2,8 +2,9 @@
 
 A side effect that leaves the database is written as an outbox row in the same transaction as the
 change that causes it. An API request never talks to Redis: once its transaction commits, a relayer (a
-thread of every worker process, polling the outbox every 200 ms) moves committed rows to RQ in batches. Jobs and commands relay the rows they wrote themselves, right after their commit. If Redis
-is down the rows stay in the table until it is back. A payment never waits on, or is lost to, Redis.
+thread of every worker process, polling the outbox every 200 ms) moves committed rows to RQ in batches.
+Jobs and commands relay the rows they wrote themselves, right after their commit. If Redis is down the
+rows stay in the table until it is back. A payment never waits on, or is lost to, Redis.
 
 Jobs have stable names (`"payments.deliver_event"`), registered with `@job(name)`. Outbox rows and the
 queue store the name, never an import path, so moving a function to another module orphans nothing:

@@ -59,6 +59,8 @@ class BankTransactionStatus(StrEnum):
     UNAPPLIED = "unapplied"
     LATE = "late"
     EXCESS = "excess"
+    HELD = "held"  # no reference: kept for the merchant whose account it reached to confirm
+    RETURNED = "returned"  # held, then sent back to the account it came from
 
 
 class PayoutStatus(StrEnum):

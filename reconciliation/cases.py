@@ -307,7 +307,8 @@ def _manual_match(session: Session, who: Principal, case: Case, note: str) -> di
 
 
 def _refund(session: Session, who: Principal, case: Case, note: str) -> dict[str, Any]:
-    """Send a transfer that paid nothing back to the account it came from (a payout: receipts to payout clearing when queued, cleared when paid)."""
+    """Send a transfer that paid nothing back to the account it came from, as a payout (receipts to
+    payout clearing when it is queued, cleared when the bank says it was paid)."""
     receipt = _suspense_receipt(session, case)
     if receipt is None or not (receipt.counter_bank_bin and receipt.counter_account):
         raise ResolutionNotApplicable(

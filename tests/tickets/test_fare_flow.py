@@ -11,7 +11,7 @@ from hanoipay.ids import new_id
 from hanoipay.localtime import HANOI
 from payments import ledger
 from payments.models import PaymentIntent
-from tests.factories import FINANCE, auth
+from tests.factories import FINANCE, PASSWORD, auth
 from tests.tickets.conftest import Gate, Rider, drain, make_gate, make_rider
 from tickets.credentials import b64url
 from tickets.models import FareCharge, TransitTap
@@ -87,6 +87,12 @@ class TestUploadAndPricing:
         assert [r["kind"] for r in metro["reasons"]] == ["fare", "transfer"]
         assert days(api, rider)[day.isoformat()]["pending"] == 16_000  # priced, not charged yet
         assert days(api, rider)[day.isoformat()]["total_amount"] == 16_000
+        signed_in = api.post("/signin", data={"email": rider.user.email, "password": PASSWORD})
+        cookie = {"Cookie": f"hanoipay_session={signed_in.cookies['hanoipay_session']}"}
+        page = api.get("/transit?lang=en", headers=cookie)
+        assert page.status_code == 200, page.text
+        assert page.text.count("Single fare: bus_8000") == 1  # the bus ride, and the metro ride's own
+        assert "Transfer discount" in page.text
         charge()
         assert wallet(api, rider) == 500_000 - 16_000
         assert days(api, rider)[day.isoformat()]["charged_amount"] == 16_000

@@ -210,14 +210,14 @@ def apply_notification(session: Session, note: BankNotification) -> dict[str, An
 
 def apply_to_intent(session: Session, txn: BankTransaction, intent: PaymentIntent) -> None:
     """Apply a transfer that named no reference (or was held) to a VietQR intent its collector chose."""
-    if txn.status not in ("received", "held"):
+    if txn.status not in (BankTransactionStatus.RECEIVED, BankTransactionStatus.HELD):
         raise ValueError(f"bank transaction {txn.id} is {txn.status}; it was applied already")
     _apply(session, txn, intent)
 
 
 def hold_for_merchant(session: Session, txn: BankTransaction, merchant_id: str, note: str) -> None:
     """Keep a transfer in unapplied receipts for a merchant to confirm, and tell the merchant now."""
-    txn.status, txn.note = "held", note
+    txn.status, txn.note = BankTransactionStatus.HELD, note
     events.publish(
         session,
         "bank_transfer.held",
@@ -236,7 +236,7 @@ def hold_for_merchant(session: Session, txn: BankTransaction, merchant_id: str, 
 
 def return_held_transfer(session: Session, txn: BankTransaction, reason: str) -> None:
     """Send a held transfer back to the account it came from, as a payout."""
-    if txn.status != "held" or not (txn.counter_bank_bin and txn.counter_account):
+    if txn.status != BankTransactionStatus.HELD or not (txn.counter_bank_bin and txn.counter_account):
         raise ValueError(f"bank transaction {txn.id} cannot be returned")
     queue_payout(
         session,
@@ -247,7 +247,7 @@ def return_held_transfer(session: Session, txn: BankTransaction, reason: str) ->
         currency=txn.currency,
         reason=f"return of bank transfer {txn.bank_txn_id}: {reason}",
     )
-    txn.status, txn.note = "returned", reason
+    txn.status, txn.note = BankTransactionStatus.RETURNED, reason
 
 
 def _apply(session: Session, txn: BankTransaction, intent: PaymentIntent | None) -> None:
