@@ -258,6 +258,7 @@ def bench_statement(servers: BenchServers, lines: int, seconds: int) -> None:
         assert first.status_code == 200, first.text
         body = first.json()
         deep = f"{path}&starting_after={body['next_cursor']}"
+        alone = wrk(server.port, path, headers, seconds, connections=1)
         page = wrk(server.port, path, headers, seconds)
         later = wrk(server.port, deep, headers, seconds)
         noop = wrk(server.port, "/healthz", {}, seconds)
@@ -265,8 +266,9 @@ def bench_statement(servers: BenchServers, lines: int, seconds: int) -> None:
         server.stop()
     sql = raw_page_times(servers, merchant.account_id, fee_account)
     print(f"   first request (computes and caches the opening balance): {cold * 1000:.0f} ms")
-    line("GET statement, first page of May (100 lines)", page, "target: <= 200 ms")
-    line("GET statement, second page", later)
+    line("GET statement, first page, one reader at a time", alone, "target: <= 200 ms")
+    line("GET statement, first page, 4 readers at once", page)
+    line("GET statement, second page, 4 readers at once", later)
     line("baseline, GET /healthz (no work)", noop)
     line("baseline, the page's SQL alone (psycopg)", sql)
 
@@ -287,8 +289,10 @@ def free_port() -> int:
 _LATENCY = re.compile(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)\s*$", re.M)
 
 
-def wrk(port: int, path: str, headers: dict[str, str], seconds: int) -> tuple[float, float, float]:
-    """(p50 ms, p99 ms, requests/s) from wrk with 4 connections on one thread."""
+def wrk(
+    port: int, path: str, headers: dict[str, str], seconds: int, connections: int = 4
+) -> tuple[float, float, float]:
+    """(p50 ms, p99 ms, requests/s) from wrk with `connections` connections on one thread."""
     script = "".join(f'wrk.headers["{k}"] = "{v}"\n' for k, v in headers.items())
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as lua:
         lua.write(script)
@@ -296,7 +300,7 @@ def wrk(port: int, path: str, headers: dict[str, str], seconds: int) -> tuple[fl
         [
             "/usr/bin/wrk",
             "-t1",
-            "-c4",
+            f"-c{connections}",
             f"-d{seconds}s",
             "--latency",
             "-s",

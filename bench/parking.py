@@ -39,6 +39,7 @@ from bench.payments import ADMIN, PRICE, make_merchants, make_payers, run_thread
 from hanoipay.auth.service import create_user, issue_token
 from hanoipay.db import job_session
 from hanoipay.ids import new_id
+from hanoipay.jobs import RELAY_AFTER_COMMIT
 from hanoipay.settings import get_settings
 from merchants.service.onboarding import register_merchant
 from parking import loader
@@ -268,6 +269,7 @@ def start_and_payment_rates(starts: int, threads: int) -> tuple[float, float]:
 
     A start presents a quote made beforehand, claims a spot, writes the session and places the wallet
     hold; a payment is a confirmed wallet payment through `payments.intents` (the core's own figure).
+    Both leave their outbox rows to the worker's relayer, as an API request does.
     """
     drivers = make_payers(threads, funds=10**10)
     merchants = make_merchants(50)
@@ -292,6 +294,7 @@ def start_and_payment_rates(starts: int, threads: int) -> tuple[float, float]:
     def start_one(t: int, i: int) -> None:
         who, wallet_id, _ = drivers[t]
         with job_session() as session:
+            session.info[RELAY_AFTER_COMMIT] = False
             sessions.start_session(
                 session,
                 who,
@@ -304,6 +307,7 @@ def start_and_payment_rates(starts: int, threads: int) -> tuple[float, float]:
     def pay(t: int, i: int) -> None:
         who, wallet_id, _ = payers[t]
         with job_session() as session:
+            session.info[RELAY_AFTER_COMMIT] = False
             intents.create_intent(
                 session,
                 who,

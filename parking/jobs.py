@@ -10,6 +10,12 @@ from parking.service import timers
 log = logging.getLogger(__name__)
 
 
+@job("parking.schedule_timers")
+def schedule_timers(session_id: str, remind_at: str, expire_at: str) -> None:
+    """A started or extended session's reminder and expiry, put on RQ's schedule."""
+    timers.schedule(session_id, datetime.fromisoformat(remind_at), datetime.fromisoformat(expire_at))
+
+
 @job("parking.send_reminder")
 def send_reminder(session_id: str) -> bool:
     """Remind the driver the paid time ends soon (once per paid-until time)."""

@@ -6,73 +6,49 @@ an active session whose paid time is over into `expired` (overstaying). Both loc
 extension racing the expiry is either applied first (and the expiry does nothing) or refused.
 """
 
-import logging
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
-import redis
 from redis.client import Pipeline
 from rq import Queue
-from sqlalchemy import event, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from hanoipay.jobs import get_queue, run_job
+from hanoipay.jobs import enqueue_after_commit, get_queue, run_job
 from hanoipay.localtime import HANOI
 from hanoipay.notifications import notify
 from parking.models import ParkingSession, SessionStatus, Zone
-
-log = logging.getLogger(__name__)
-_PENDING = "parking.timers"
-
-
-@dataclass(frozen=True)
-class _Timers:
-    session_id: str
-    remind_at: datetime
-    expire_at: datetime
 
 
 def schedule_after_commit(session: Session, psn: ParkingSession) -> None:
     """Put the session's reminder and expiry on RQ's schedule once this transaction commits.
 
-    No outbox row: nothing here moves money, and if Redis misses it the sweep (`parking.sweep_timers`,
-    every minute) sends the reminder and expires the session all the same.
+    Through the outbox, as every side effect of a request: the request never talks to Redis, and the
+    worker's relayer hands the timers to `parking.schedule_timers`. If Redis misses them the sweep
+    (`parking.sweep_timers`, every minute) sends the reminder and expires the session all the same.
     """
     if psn.remind_at is None or psn.covered_until is None:
         return  # an open-ended session runs until it is ended
-    session.info.setdefault(_PENDING, []).append(_Timers(psn.id, psn.remind_at, psn.covered_until))
+    enqueue_after_commit(
+        session,
+        "parking.schedule_timers",
+        session_id=psn.id,
+        remind_at=psn.remind_at.isoformat(),
+        expire_at=psn.covered_until.isoformat(),
+    )
 
 
-@event.listens_for(Session, "after_commit")
-def _schedule(session: Session) -> None:
-    pending: list[_Timers] = session.info.pop(_PENDING, [])
-    if not pending:
-        return
-    try:
-        queue = get_queue()
-        with queue.connection.pipeline() as pipe:  # one round trip to Redis for every timer of the commit
-            for timers in pending:
-                stamp = int(timers.expire_at.timestamp())
-                for when, name, kind in (
-                    (timers.remind_at, "parking.send_reminder", "remind"),
-                    (timers.expire_at, "parking.expire_session", "expire"),
-                ):
-                    _at(
-                        queue,
-                        pipe,
-                        when,
-                        name,
-                        f"parking-{kind}-{timers.session_id}-{stamp}",
-                        timers.session_id,
-                    )
-            pipe.execute()
-    except (redis.RedisError, OSError) as error:
-        log.warning("parking timers not scheduled (the sweep will catch them): %s", error)
-
-
-@event.listens_for(Session, "after_rollback")
-def _forget(session: Session) -> None:
-    session.info.pop(_PENDING, None)
+def schedule(session_id: str, remind_at: datetime, expire_at: datetime) -> None:
+    """Schedule the reminder and the expiry in RQ, in one round trip; job ids name the paid-until time,
+    so scheduling the same timers twice keeps one of each."""
+    queue = get_queue()
+    stamp = int(expire_at.timestamp())
+    with queue.connection.pipeline() as pipe:
+        for when, name, kind in (
+            (remind_at, "parking.send_reminder", "remind"),
+            (expire_at, "parking.expire_session", "expire"),
+        ):
+            _at(queue, pipe, when, name, f"parking-{kind}-{session_id}-{stamp}", session_id)
+        pipe.execute()
 
 
 def _at(queue: Queue, pipe: Pipeline, when: datetime, name: str, job_id: str, session_id: str) -> None:
