@@ -20,7 +20,7 @@ demo: install  ## a simulated day of the city on the embedded PostgreSQL and Red
 
 test: install  ## the test suite (embedded servers, or HANOIPAY_TEST_DATABASE_URL / HANOIPAY_TEST_REDIS_URL)
 	scripts/system-packages.sh test
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q $(PYTEST_ARGS)
 
 serve: install  ## API + worker + cron on embedded servers (or the configured ones)
 	$(BIN)/hanoipay serve

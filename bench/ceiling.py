@@ -197,15 +197,7 @@ def statements(
              entry_id, _fee_account, -fee),
         )  # fmt: skip
         data = {"id": intent_id, "amount": body.amount, "status": "succeeded"}
-        conn.execute(
-            "INSERT INTO event (id, type, merchant_id, object_id, data, created_at)"
-            " VALUES (%s, 'payment_intent.succeeded', %s, %s, %s, now())",
-            (event_id, body.merchant_id, intent_id, json.dumps(data)),
-        )
-        conn.execute(
-            "INSERT INTO outbox (job, kwargs, created_at) VALUES ('payments.deliver_event', %s, now())",
-            (json.dumps({"event_id": event_id}),),
-        )
+        _publish(conn, event_id, "payment_intent.succeeded", body.merchant_id, intent_id, data)
         answer = _answer(intent_id, body, fee)
         conn.execute(
             "UPDATE idempotency_key SET status_code = 201, response_body = %s WHERE owner = %s AND key = %s",
@@ -246,6 +238,26 @@ def _account_id(conn: psycopg.Connection[Any], code: str) -> str:
     row = conn.execute("SELECT id FROM ledger_account WHERE code = %s", (code,)).fetchone()
     assert row is not None, code
     return str(row[0])
+
+
+def _publish(
+    conn: psycopg.Connection[Any],
+    event_id: str,
+    event_type: str,
+    merchant_id: str,
+    object_id: str,
+    data: dict[str, Any],
+) -> None:
+    """The event and the outbox row that delivers it."""
+    conn.execute(
+        "INSERT INTO event (id, type, merchant_id, object_id, data, created_at)"
+        " VALUES (%s, %s, %s, %s, %s, now())",
+        (event_id, event_type, merchant_id, object_id, json.dumps(data)),
+    )
+    conn.execute(
+        "INSERT INTO outbox (job, kwargs, created_at) VALUES ('payments.deliver_event', %s, now())",
+        (json.dumps({"event_id": event_id}),),
+    )
 
 
 def _post(
@@ -310,16 +322,7 @@ def bank_webhook(request: Request, body: Annotated[bytes, Depends(raw_body)]) ->
             ([clearing, receipts, receipts, payable, _fee_account], [note.amount, note.amount, -note.amount,
              note.amount - fee, fee]),
         )  # fmt: skip
-        event_id = new_id("evt")
-        conn.execute(
-            "INSERT INTO event (id, type, merchant_id, object_id, data, created_at)"
-            " VALUES (%s, 'payment_intent.succeeded', %s, %s, %s, now())",
-            (event_id, merchant_id, intent_id, json.dumps({"id": intent_id})),
-        )
-        conn.execute(
-            "INSERT INTO outbox (job, kwargs, created_at) VALUES ('payments.deliver_event', %s, now())",
-            (json.dumps({"event_id": event_id}),),
-        )
+        _publish(conn, new_id("evt"), "payment_intent.succeeded", merchant_id, intent_id, {"id": intent_id})
         conn.execute("UPDATE bank_transaction SET status = 'applied', intent_id = %s WHERE id = %s",
                      (intent_id, txn_id))  # fmt: skip
     answer = {"received": True, "duplicate": False, "status": "applied", "payment_intent": intent_id}
@@ -373,16 +376,7 @@ def refund(
             " WHERE id = %s",
             (body.amount, body.payment_intent),
         )
-        event_id = new_id("evt")
-        conn.execute(
-            "INSERT INTO event (id, type, merchant_id, object_id, data, created_at)"
-            " VALUES (%s, 'charge.refunded', %s, %s, %s, now())",
-            (event_id, merchant_id, refund_id, json.dumps({"id": refund_id})),
-        )
-        conn.execute(
-            "INSERT INTO outbox (job, kwargs, created_at) VALUES ('payments.deliver_event', %s, now())",
-            (json.dumps({"event_id": event_id}),),
-        )
+        _publish(conn, new_id("evt"), "charge.refunded", merchant_id, refund_id, {"id": refund_id})
         answer = json.dumps({"id": refund_id, "object": "refund", "amount": body.amount}).encode()
         conn.execute(
             "UPDATE idempotency_key SET status_code = 201, response_body = %s WHERE owner = %s AND key = %s",

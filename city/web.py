@@ -7,6 +7,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from city.domains import DOMAINS
+from hanoipay.db import DbSession
 from hanoipay.domains import PageLink
 from hanoipay.errors import render_refusals_as_pages
 from hanoipay.web import i18n, templates
@@ -23,12 +24,15 @@ def page_links() -> list[PageLink]:
 
 
 @home.get("/")
-def home_page(page: Page) -> HTMLResponse:
+def home_page(page: Page, session: DbSession) -> HTMLResponse:
     """What the signed-in person can do here; for a visitor, what HanoiPay is and a way to sign in."""
+    who = page.who
     links = [
         link
         for link in page_links()
-        if page.who is not None and (not link.roles or page.who.has(*link.roles))
+        if who is not None
+        and (not link.roles or who.has(*link.roles))
+        and (link.shown_to is None or link.shown_to(session, who))
     ]
     return page.render("home.html", links=links)
 

@@ -12,6 +12,9 @@ from pathlib import Path
 
 import typer
 from fastapi import APIRouter
+from sqlalchemy.orm import Session
+
+from hanoipay.auth.service import Principal
 
 
 def _nothing() -> None:
@@ -35,13 +38,15 @@ class PeriodicJob:
 class PageLink:
     """A page the home page lists for the people who may use it (`roles`; empty: anyone signed in).
 
-    `title` and `description` are English messages translated by the domain's catalog.
+    `title` and `description` are English messages translated by the domain's catalog. `shown_to`, when
+    given, is asked too for people whose roles match (a page for one kind of merchant, say).
     """
 
     path: str
     title: str
     description: str
     roles: frozenset[str] = frozenset()
+    shown_to: Callable[[Session, Principal], bool] | None = None
 
 
 @dataclass(frozen=True)

@@ -1,13 +1,27 @@
 """The merchants domain as the composition root sees it: its purposes, routers, jobs and pages."""
 
+from collections.abc import Callable
 from pathlib import Path
 
-from hanoipay.auth.service import Role
+from sqlalchemy.orm import Session
+
+from hanoipay.auth.service import Principal, Role
 from hanoipay.domains import Domain, PageLink, PeriodicJob
 from merchants import web
 from merchants.api import feed, markets, onboarding, payouts, tuition
+from merchants.models import MerchantKind
+from merchants.service.onboarding import merchant_kind
 
 HERE = Path(__file__).resolve().parent
+
+
+def _staff_of(kind: str) -> Callable[[Session, Principal], bool]:
+    """Whether the person works for a merchant of this kind (a school's page is no use to a stall)."""
+
+    def shown_to(session: Session, who: Principal) -> bool:
+        return who.merchant_id is not None and merchant_kind(session, who.merchant_id) == kind
+
+    return shown_to
 
 
 def register() -> None:
@@ -53,6 +67,7 @@ DOMAIN = Domain(
             "My stall",
             "Payments as they arrive, today's total, codes and the sign",
             frozenset({Role.VENDOR}),
+            _staff_of(MerchantKind.MARKET_VENDOR),
         ),
         PageLink(
             "/tuition",
@@ -65,6 +80,7 @@ DOMAIN = Domain(
             "Tuition collection",
             "Who has paid, by class; export and imports",
             frozenset({Role.VENDOR}),
+            _staff_of(MerchantKind.SCHOOL),
         ),
     ),
 )

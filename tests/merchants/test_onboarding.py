@@ -6,7 +6,7 @@ from sqlalchemy import func, select
 
 from hanoipay.db import job_session
 from merchants.models import MerchantProfile
-from tests.factories import auth, make_merchant, make_staff, make_user, member_id
+from tests.factories import PASSWORD, auth, make_merchant, make_staff, make_user, member_id
 
 BODY = {
     "name": "Bún chả Hàng Mành",
@@ -149,3 +149,17 @@ class TestStaff:
             assert (r.status_code, r.json()["code"]) == (404, "merchant_not_found")
         assert [m["id"] for m in api.get("/v1/merchants", headers=auth(foreign)).json()] == [other.id]
         assert api.get("/v1/merchants", headers=auth(make_user())).json() == []
+
+
+def test_the_home_page_lists_the_pages_of_the_staff_members_own_kind_of_merchant(api):
+    """A stall's cashier is offered the vendor page, not the school's; a school's accountant the reverse."""
+    stall = make_staff(make_merchant(kind="market_vendor"), "cashier")
+    school = make_staff(make_merchant(kind="school", name="Trường THCS Hoài Đức"), "accountant")
+    offered = {}
+    for who in (stall, school):
+        signed_in = api.post("/signin", data={"email": who.email, "password": PASSWORD})
+        cookie = {"Cookie": f"hanoipay_session={signed_in.cookies['hanoipay_session']}"}
+        home = api.get("/?lang=en", headers=cookie)
+        assert home.status_code == 200, home.text
+        offered[who.id] = {path for path in ("/vendor", "/school") if f'href="{path}"' in home.text}
+    assert offered == {stall.id: {"/vendor"}, school.id: {"/school"}}
