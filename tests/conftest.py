@@ -33,8 +33,20 @@ from hanoipay.embedded import EmbeddedPostgres, EmbeddedRedis
 from hanoipay.runtime import migrate_to_head
 from payments.ledger import clear_account_cache
 
-# Every table of every domain (the composition root imported all their models above).
-TABLES = ", ".join(table.name for table in Base.metadata.sorted_tables)
+# Every table of every domain (the composition root imported all their models above). A test writes to a
+# few of them: the tables it left rows in are found in one statement and only those are truncated, since
+# truncating a table (a new file for it and each of its indexes) is what made a blanket TRUNCATE of all of
+# them cost a third of a second before every test. Sequences all restart, as RESTART IDENTITY did.
+_DIRTY_TABLES = text(
+    " UNION ALL ".join(
+        f"SELECT '{table.name}' WHERE EXISTS (SELECT FROM {table.name})"
+        for table in Base.metadata.sorted_tables
+    )
+)
+_RESTART_SEQUENCES = text(
+    "SELECT setval(c.oid, 1, false) FROM pg_class c"
+    " WHERE c.relkind = 'S' AND c.relnamespace = 'public'::regnamespace"
+)
 
 
 def _reset_schema(url: str) -> None:
@@ -128,7 +140,10 @@ def live_server(database_url: str, redis_url: str) -> Iterator[LiveServer]:
 def clean_state(database_url: str, redis_url: str) -> None:
     """Every test starts with empty tables and an empty Redis database."""
     with db.get_engine().begin() as conn:
-        conn.execute(text(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE"))
+        dirty = conn.execute(_DIRTY_TABLES).scalars().all()
+        if dirty:
+            conn.execute(text(f"TRUNCATE {', '.join(dirty)} CASCADE"))
+        conn.execute(_RESTART_SEQUENCES)
     clear_account_cache()
     redis.Redis.from_url(redis_url).flushdb()
 
