@@ -11,11 +11,16 @@ from pathlib import Path
 
 import httpx
 import psutil
+import pytest
 import redis
 from rq import Worker
 from rq.cron import CronScheduler
 
 from tests.conftest import free_port
+
+# `hanoipay serve` here always starts its own embedded servers: CI's second pass (on the machine's
+# servers) would only repeat it.
+pytestmark = pytest.mark.own_servers
 
 
 def start_serve(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
