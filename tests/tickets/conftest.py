@@ -3,7 +3,7 @@
 import base64
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import httpx
 import pytest
@@ -13,7 +13,9 @@ from rq import Queue, SimpleWorker
 
 from hanoipay.auth.models import User
 from hanoipay.db import job_session
+from hanoipay.ids import new_id
 from hanoipay.jobs import relay_all
+from hanoipay.localtime import HANOI
 from hanoipay.settings import get_settings
 from payments.models import Merchant, Wallet
 from tests.factories import ADMIN, auth, make_merchant, make_user, make_wallet, principal
@@ -133,3 +135,26 @@ def drain(redis_url: str) -> None:
 
 def now() -> datetime:
     return datetime.now(UTC)
+
+
+def at(day: date, clock: str) -> datetime:
+    """A moment on a calendar day in Hanoi ("24:30" is half past midnight the next morning)."""
+    hours, minutes = (int(part) for part in clock.split(":"))
+    return datetime(day.year, day.month, day.day, tzinfo=HANOI) + timedelta(hours=hours, minutes=minutes)
+
+
+def tap(rider: Rider, route: str, moment: datetime, stop: str | None = None, direction: str = "in") -> dict:
+    code = rider.device.code(moment.timestamp())
+    return {
+        "id": new_id("tap"),
+        "route_id": route,
+        "stop_id": stop,
+        "direction": direction,
+        "tapped_at": moment.astimezone(UTC).isoformat(),
+        "payload": b64url(code),
+        "result": "accepted",
+    }
+
+
+def upload(api: httpx.Client, gate: Gate, taps: list[dict]) -> httpx.Response:
+    return api.post("/v1/transit/taps/batch", json={"taps": taps}, headers=gate.headers)

@@ -1,46 +1,22 @@
 """From taps to money: upload, pricing at once, one charge per card per day, adjustments, debts, passes."""
 
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import httpx
 from sqlalchemy import func, select
 
 from hanoipay.db import job_session
-from hanoipay.ids import new_id
 from hanoipay.localtime import HANOI
 from payments import ledger
 from payments.models import PaymentIntent
 from tests.factories import FINANCE, PASSWORD, auth
-from tests.tickets.conftest import Gate, Rider, drain, make_gate, make_rider
+from tests.tickets.conftest import Rider, at, drain, make_gate, make_rider, tap, upload
 from tickets.credentials import b64url
 from tickets.models import FareCharge, TransitTap
 from tickets.service.charging import charge_closed_days
 
 TODAY = datetime.now(HANOI).date()
-
-
-def at(day: date, clock: str) -> datetime:
-    """A moment on a calendar day in Hanoi ("24:30" is half past midnight the next morning)."""
-    hours, minutes = (int(part) for part in clock.split(":"))
-    return datetime(day.year, day.month, day.day, tzinfo=HANOI) + timedelta(hours=hours, minutes=minutes)
-
-
-def tap(rider: Rider, route: str, moment: datetime, stop: str | None = None, direction: str = "in") -> dict:
-    code = rider.device.code(moment.timestamp())
-    return {
-        "id": new_id("tap"),
-        "route_id": route,
-        "stop_id": stop,
-        "direction": direction,
-        "tapped_at": moment.astimezone(UTC).isoformat(),
-        "payload": b64url(code),
-        "result": "accepted",
-    }
-
-
-def upload(api: httpx.Client, gate: Gate, taps: list[dict]) -> httpx.Response:
-    return api.post("/v1/transit/taps/batch", json={"taps": taps}, headers=gate.headers)
 
 
 def charge(now: datetime | None = None) -> None:

@@ -3,12 +3,15 @@ the browser with a WebCrypto Ed25519 key that cannot be exported) is accepted by
 offline from what it synced, and the same code again is rejected as already scanned."""
 
 import time
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
 from hanoipay.db import job_session
+from hanoipay.localtime import HANOI
 from tests.conftest import screenshot, sign_in
 from tests.factories import ADMIN, PASSWORD, make_user, make_wallet
+from tests.tickets.conftest import at, drain, make_gate, make_rider, tap, upload
 from tickets.credentials import from_b64url
 from tickets.models import TransitDevice, TransitTap
 from tickets.service.validators import register_validator
@@ -120,3 +123,23 @@ def test_the_rider_page_in_english_with_a_pass_on_sale(page, operator):
     page.get_by_text("bus_month_all ·").wait_for()
     assert page.get_by_role("heading", name="Trips and what each cost").is_visible()
     screenshot(page, "tickets-rider-pass-bought-en")
+
+
+def test_the_rider_page_explains_each_priced_trip(page, api, operator, redis_url):
+    """A bus ride then a metro ride within the transfer window: each trip, its fare and why."""
+    day = datetime.now(HANOI).date() - timedelta(days=1)
+    rider = make_rider(api, issued_at=at(day, "06:00"))
+    gate = make_gate(api)
+    taps = [
+        tap(rider, "09", at(day, "08:00"), "b09_boho"),
+        tap(rider, "2A", at(day, "08:30"), "m2a_01"),
+        tap(rider, "2A", at(day, "08:50"), "m2a_05", "out"),
+    ]
+    assert upload(api, gate, taps).json()["applied"] == 3
+    drain(redis_url)
+    sign_in(page, rider.user.email, PASSWORD, "/transit?lang=en")
+    trips = page.locator("ul.trips > li")
+    assert trips.count() == 2
+    assert "Single fare: bus_8000" in trips.nth(0).inner_text() + trips.nth(1).inner_text()
+    assert page.get_by_text("Transfer discount").is_visible()
+    screenshot(page, "tickets-rider-trips-en")
