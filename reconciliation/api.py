@@ -17,7 +17,7 @@ from hanoipay.http import errors, require_json
 from hanoipay.pagination import Cursor, Limit
 from payments.exceptions import IdempotencyKeyReused
 from payments.idempotency import IdempotencyHeader, run_idempotent
-from reconciliation import cases, reports, runs, statements
+from reconciliation import cases, reports, run_reads, runs, statements
 from reconciliation.exceptions import (
     BusinessDayOutOfRange,
     CaseNotFound,
@@ -60,7 +60,7 @@ json_router = APIRouter(
 
 def run_out(session: DbSession, run: Run) -> RunOut:
     """A run with its progress."""
-    progress = runs.progress(session, run)
+    progress = run_reads.progress(session, run)
     return RunOut.model_validate(run).model_copy(update={"progress": ProgressOut(**progress.__dict__)})
 
 
@@ -73,7 +73,7 @@ def run_out(session: DbSession, run: Run) -> RunOut:
 def create_run(body: RunCreate, session: DbSession, who: Caller) -> Response:
     """Queue a run of a provider's business day, or with `dry_run` show at once what it would find."""
     if body.dry_run:
-        found = runs.dry_run(
+        found = run_reads.dry_run(
             session, who, provider=body.provider, business_day=body.business_day, rules=body.rules
         )
         return JSONResponse(DryRunOut.model_validate(found).model_dump(mode="json"), status_code=200)
@@ -100,7 +100,7 @@ def list_runs(
     business_day: date | None = None,
 ) -> RunList:
     """Runs, newest first."""
-    page = runs.list_runs(
+    page = run_reads.list_runs(
         session, who, provider=provider, business_day=business_day, limit=limit, starting_after=starting_after
     )
     return RunList(
@@ -111,7 +111,7 @@ def list_runs(
 @router.get("/runs/{run_id}", responses=errors(RoleNotAllowed, RunNotFound))
 def get_run(run_id: str, session: DbSession, who: Caller) -> RunOut:
     """A run: its status, its progress while it runs, and its summary (counts and amounts per result)."""
-    return run_out(session, runs.get_run(session, who, run_id))
+    return run_out(session, run_reads.get_run(session, who, run_id))
 
 
 @router.get("/runs/{run_id}/results", responses=errors(RoleNotAllowed, RunNotFound))
@@ -124,7 +124,7 @@ def list_results(
     result: Annotated[str | None, Query(max_length=24)] = None,
 ) -> ResultList:
     """How each line of the run ended, in order, optionally of one result."""
-    run = runs.get_run(session, who, run_id)
+    run = run_reads.get_run(session, who, run_id)
     query = select(ResultLine).where(ResultLine.run_id == run.id).order_by(ResultLine.id).limit(limit + 1)
     if result:
         query = query.where(ResultLine.result == result)
@@ -146,7 +146,7 @@ def list_results(
 )
 def export_lines(run_id: str, session: DbSession, who: Caller) -> StreamingResponse:
     """Every line of a run with its result and reason, as CSV."""
-    run = runs.get_run(session, who, run_id)
+    run = run_reads.get_run(session, who, run_id)
     return StreamingResponse(
         reports.stream_csv(reports.LINES_CSV, (run.id,)),
         media_type="text/csv",

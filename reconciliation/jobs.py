@@ -3,7 +3,7 @@
 import logging
 
 from hanoipay.jobs import job
-from reconciliation import runs
+from reconciliation import chunks, runs
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +22,7 @@ def start_run(run_id: str) -> bool:
 def work_on_run(run_id: str) -> int:
     """Match chunks of a running run until none is left, then complete it."""
     try:
-        return runs.work_on_run(run_id)
+        return chunks.work_on_run(run_id)
     except Exception as error:
         runs.fail_run(run_id, f"engine error while matching: {type(error).__name__}: {error}")
         raise
@@ -43,4 +43,4 @@ def reconcile_yesterday() -> list[str]:
 @job("reconciliation.drop_staging")
 def drop_staging(run_id: str) -> int:
     """Delete a completed run's staged ledger items, off the run's critical path."""
-    return runs.drop_staging(run_id)
+    return chunks.drop_staging(run_id)

@@ -17,7 +17,7 @@ from hanoipay.db import DbSession
 from hanoipay.errors import HanoiPayError
 from hanoipay.localtime import HANOI
 from hanoipay.web.pages import PageContext, SignedInPage
-from reconciliation import cases, charts, reports, runs, statements
+from reconciliation import cases, charts, reports, run_reads, runs, statements
 from reconciliation.models import Case, CaseStatus, Provider
 
 BASE = "/finance/reconciliation"
@@ -51,7 +51,9 @@ def _close_page(
     status_code: int = 200,
 ) -> HTMLResponse:
     close = reports.daily_close(session, who, day)
-    day_runs = runs.list_runs(session, who, provider=None, business_day=day, limit=10, starting_after=None)
+    day_runs = run_reads.list_runs(
+        session, who, provider=None, business_day=day, limit=10, starting_after=None
+    )
     open_cases = session.scalars(
         select(Case).where(Case.status != CaseStatus.RESOLVED).order_by(Case.id.desc()).limit(100)
     ).all()
@@ -62,7 +64,7 @@ def _close_page(
         previous_day=day - timedelta(days=1),
         next_day=day + timedelta(days=1),
         close=close,
-        runs=[(run, runs.progress(session, run)) for run in day_runs.items],
+        runs=[(run, run_reads.progress(session, run)) for run in day_runs.items],
         files=statements.list_statements(session, who, limit=5, starting_after=None).items,
         cases=open_cases,
         providers=list(Provider),

@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 
 from city.domains import periodic_jobs
 from hanoipay.db import job_session
-from reconciliation import runs
+from reconciliation import chunks, runs
 from reconciliation.models import Case, CaseEvent, ResultLine, Run
 from tests.factories import auth, make_user
 from tests.reconciliation.conftest import (
@@ -155,14 +155,14 @@ def test_progress_is_visible_while_the_chunks_are_worked_on(api, finance_headers
     assert r.json()["progress"]["percent"] == 0
     runs.start_run(run_id)
     for _ in range(5):  # the 4 slices of the day staged, then the first bucket range matched
-        assert runs._claim_and_match(run_id, "test-worker") == "done"
+        assert chunks._claim_and_match(run_id, "test-worker") == "done"
     partway = api.get(f"/v1/reconciliation/runs/{run_id}", headers=finance_headers).json()
     assert partway["status"] == "running"
     assert partway["progress"]["chunks_done"] == 5
     assert partway["progress"]["chunks_total"] == 4 + 8
     assert 0 < partway["progress"]["percent"] < 100
     assert partway["ledger_items"] == 10  # every receipt but B's, whose webhook was lost
-    runs.work_on_run(run_id, worker="test-worker")
+    chunks.work_on_run(run_id, worker="test-worker")
     done = api.get(f"/v1/reconciliation/runs/{run_id}", headers=finance_headers).json()
     assert (done["status"], done["progress"]["percent"]) == ("completed", 100)
     assert sum(done["progress"]["counts"].values()) == done["summary"]["lines"] == 12
