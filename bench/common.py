@@ -2,6 +2,7 @@
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -141,6 +142,13 @@ def uvicorn_app(servers: BenchServers, app: str, env: dict[str, str], port: int,
     return HttpServer(servers, command, env, port)
 
 
+def free_port() -> int:
+    """A TCP port nobody listens on now (benchmarks of other services may run at the same time)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 WRK_SCRIPT = Path(__file__).resolve().parent / "wrk" / "requests.lua"
 
 
@@ -192,3 +200,12 @@ def run_wrk(
         socket_errors=figures["socket_errors"],
         cpu_ms_per_request=cpu * 1000 / completed,
     )
+
+
+def run_wrk_get(
+    server: HttpServer, path: str, headers: dict[str, str], *, seconds: float, connections: int
+) -> WrkResult:
+    """`run_wrk` repeating one GET of `path` with `headers` (a request file of one line, then removed)."""
+    with tempfile.TemporaryDirectory(prefix="hanoipay-bench-wrk-") as workdir:
+        requests = write_requests(Path(workdir) / "get.tsv", [("GET", path, headers, "")])
+        return run_wrk(server, requests, seconds=seconds, connections=connections)
