@@ -47,7 +47,7 @@ from parking.geo import EARTH_RADIUS_M, bounding_box
 from parking.models import Zone
 from parking.service import catalog, quotes, sessions
 from parking.service.search import search
-from payments import intents, ledger
+from payments import balances, intents
 
 CENTRE = (21.0285, 105.8542)
 SPREAD = 0.08  # degrees either side: about 9 km by 8 km
@@ -398,7 +398,7 @@ def main() -> None:
         print(f"  session starts           {starts:6.0f}/s")
         print(f"  baseline, wallet payments {payments:5.0f}/s   ratio {starts / payments:.2f}")
         with job_session() as session:
-            assert ledger.verify(session).ok, "ledger verification failed after the benchmark"
+            assert balances.verify(session).ok, "ledger verification failed after the benchmark"
         print(
             f"\nmachine: {os.cpu_count()} cores; database: {'embedded' if servers.postgres else 'configured'}"
         )

@@ -43,7 +43,7 @@ from hanoipay.db import job_session
 from hanoipay.ids import new_id
 from hanoipay.jobs import RELAY_AFTER_COMMIT
 from hanoipay.settings import get_settings
-from payments import intents, ledger
+from payments import balances, intents, ledger
 from payments.merchants import open_payee
 from payments.topups import record_manual_topup
 from payments.wallets import open_wallet
@@ -345,12 +345,12 @@ def main() -> None:
         for label, service, raw in rows:
             print(f"{label:<28}{service:>12.0f}{raw:>12.0f}{service / raw:>8.2f}")
         with job_session() as session:
-            assert ledger.verify(session).ok, "ledger verification failed after the benchmark"
+            assert balances.verify(session).ok, "ledger verification failed after the benchmark"
         if not args.skip_http:
             with tempfile.TemporaryDirectory() as workdir:
                 http_comparison(servers, args, Path(workdir))
             with job_session() as session:
-                assert ledger.verify(session).ok, "ledger verification failed after the HTTP runs"
+                assert balances.verify(session).ok, "ledger verification failed after the HTTP runs"
             print("\nhanoipay ledger verify after every run: OK")
         print(
             f"\nmachine: {os.cpu_count()} cores; database: {'embedded' if servers.postgres else 'configured'}"

@@ -33,7 +33,7 @@ from hanoipay.auth.service import issue_token
 from hanoipay.db import job_session
 from hanoipay.ids import new_id
 from hanoipay.settings import get_settings
-from payments import intents, ledger
+from payments import balances, intents
 from payments.models import PaymentIntent
 from payments.providers.vietqr import payload_for
 from payments.providers.vietqr.image import render_png
@@ -235,7 +235,7 @@ def main() -> None:
             hanoipay.stop()
             ceiling.stop()
         with job_session() as session:
-            assert ledger.verify(session).ok, "ledger verification failed after the benchmark"
+            assert balances.verify(session).ok, "ledger verification failed after the benchmark"
         print("\nhanoipay ledger verify after every run: OK")
         ours, bare = png_rates(args.pngs)
         print(

@@ -30,7 +30,7 @@ from hanoipay.db import job_session
 from hanoipay.ids import new_id
 from hanoipay.localtime import HANOI
 from merchants.service.onboarding import register_merchant
-from payments import ledger
+from payments import balances, ledger
 from tickets.credentials import Credential, public_key_bytes, sign_credential
 from tickets.rider import RiderDevice
 from tickets.service.charging import charge_closed_days
@@ -240,9 +240,9 @@ def fare_figures(dsn: str, taps: int, riders: int) -> None:
     charging = time.perf_counter() - t1
     total = pricing + charging
     with job_session() as session:
-        ledger.roll_up(session)
+        balances.roll_up(session)
     with job_session() as session:
-        report = ledger.verify(session)
+        report = balances.verify(session)
     print(
         f"bare COPY of {len(rows):,} taps:        {copy_seconds:6.1f}s"
         f"  ({len(rows) / copy_seconds:,.0f} taps/s)"

@@ -21,7 +21,7 @@ from hanoipay.resilience import resilient_redis
 from hanoipay.runtime import Runtime, start_runtime
 from hanoipay.settings import get_settings
 from hanoipay.supervisor import Child, Supervisor, popen_child
-from payments.ledger import VerifyReport
+from payments.balances import VerifyReport
 
 app = typer.Typer(help="HanoiPay: cashless payments and e-tickets for a city.", no_args_is_help=True)
 users_app = typer.Typer(help="Manage users.", no_args_is_help=True)
@@ -207,7 +207,7 @@ def create_user(
 @ledger_app.command("verify")
 def ledger_verify() -> None:
     """Recompute every balance from the lines and check every entry balances; exit 1 otherwise."""
-    from payments.ledger import verify
+    from payments.balances import verify
 
     runtime = start_runtime()
     try:

@@ -20,7 +20,7 @@ from merchants.service import markets, onboarding
 from merchants.service.access import require_staff
 from merchants.service.markets import SELLERS, business_day
 from merchants.service.tuition import invoices, reports, schools
-from payments import ledger, wallets
+from payments import balances, wallets
 
 page_router = APIRouter(include_in_schema=False)
 
@@ -81,7 +81,7 @@ def parent(page: SignedInPage, session: DbSession) -> HTMLResponse:
         children=children,
         schools=schools.list_schools(session),
         wallets=[
-            (w, ledger.balance(session, w.account_id).available) for w in wallets.list_wallets(session, who)
+            (w, balances.balance(session, w.account_id).available) for w in wallets.list_wallets(session, who)
         ],
     )
 

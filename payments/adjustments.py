@@ -11,13 +11,13 @@ from collections.abc import Sequence
 from sqlalchemy.orm import Session
 
 from hanoipay.auth.service import Principal, Role
-from payments import ledger
-from payments.ledger import AccountRef
+from payments import accounts, ledger
+from payments.accounts import AccountRef
 
 
 def writeoff_account(session: Session, currency: str) -> AccountRef:
     """Where differences finance writes off land: an expense account per currency (a hot account)."""
-    return ledger.open_account(
+    return accounts.open_account(
         session,
         f"reconciliation_writeoff:{currency}",
         name=f"Reconciliation write-offs ({currency})",

@@ -30,7 +30,7 @@ from hanoipay.auth.service import Principal, Role
 from hanoipay.db import Base, CreatedAt
 from hanoipay.errors import InvalidRequest
 from hanoipay.ids import new_id
-from payments import events, ledger
+from payments import accounts, events, ledger
 from payments.exceptions import CurrencyMismatch, MerchantNotFound, UnknownProvider, WalletNotFound
 from payments.merchants import get_merchant, payable_account
 from payments.models import Merchant, PaymentIntent, Wallet
@@ -215,7 +215,7 @@ def _record(
     """Insert the succeeded intents and post the batch's one balanced entry."""
     spec = get_purpose(purpose)
     debits: dict[str, int] = defaultdict(int)
-    credits: dict[ledger.AccountRef, int] = defaultdict(int)
+    credits: dict[accounts.AccountRef, int] = defaultdict(int)
     fees = 0
     columns: dict[str, list[Any]] = defaultdict(list)
     for payment, intent_id, amount in paid:

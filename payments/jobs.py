@@ -10,7 +10,7 @@ from sqlalchemy import func, select, update
 from hanoipay.db import job_session
 from hanoipay.jobs import enqueue, get_queue, get_redis, job
 from hanoipay.settings import get_settings
-from payments import idempotency, intents, ledger, refunds
+from payments import balances, idempotency, refunds, transitions
 from payments.models import Event, IntentStatus, PaymentIntent, Refund, RefundStatus
 from payments.providers.base import all_providers, get_provider
 from payments.providers.vietqr import webhook
@@ -82,7 +82,9 @@ def settle_intent(intent_id: str) -> bool:
         intent = session.get(PaymentIntent, intent_id, with_for_update=True, populate_existing=True)
         if intent is None or intent.status != IntentStatus.PROCESSING:
             return False
-        return intents.apply_outcome(session, intent, get_provider(intent.provider).retrieve(session, intent))
+        return transitions.apply_outcome(
+            session, intent, get_provider(intent.provider).retrieve(session, intent)
+        )
 
 
 @job("payments.settle_refund")
@@ -137,7 +139,7 @@ def expire_vietqr_intents() -> int:
 def void_expired_authorizations() -> int:
     """Cancel authorizations left uncaptured past their capture window."""
     with job_session() as session:
-        voided = intents.void_expired_authorizations(session)
+        voided = transitions.void_expired_authorizations(session)
     if voided:
         log.info("voided %d expired authorizations", voided)
     return voided
@@ -149,7 +151,7 @@ def roll_up_balances() -> int:
     total = 0
     while True:
         with job_session() as session:
-            folded = ledger.roll_up(session)
+            folded = balances.roll_up(session)
         total += folded
         if folded == 0:
             return total

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, SessionTransaction
 from hanoipay.auth.service import Principal
 from hanoipay.db import execute
 from hanoipay.ids import new_id
-from payments import ledger
+from payments import accounts
 from payments.exceptions import MerchantNotFound, UnsupportedCurrency
 from payments.models import Merchant
 from payments.money import CURRENCIES
@@ -32,7 +32,7 @@ def open_payee(
     if currency not in CURRENCIES:
         raise UnsupportedCurrency(f"{currency} is not a supported currency.")
     merchant_id = merchant_id or new_id("mer")
-    account = ledger.open_account(
+    account = accounts.open_account(
         session,
         f"merchant_payable:{merchant_id}",
         name=f"Payable to {name}",
@@ -113,9 +113,9 @@ def _forget_payees(session: Session, transaction: SessionTransaction) -> None:
         session.info.pop(_PAYEES, None)
 
 
-def payable_account(merchant: Payee | Merchant) -> ledger.AccountRef:
+def payable_account(merchant: Payee | Merchant) -> accounts.AccountRef:
     """The merchant's payable account: what the platform owes it."""
-    return ledger.AccountRef(
+    return accounts.AccountRef(
         merchant.account_id, f"merchant_payable:{merchant.id}", "liability", merchant.currency, "deferred"
     )
 

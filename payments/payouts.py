@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from hanoipay.auth.service import Principal, Role
 from hanoipay.errors import Conflict, InvalidRequest, NotFound
 from hanoipay.ids import new_id
-from payments import ledger
+from payments import accounts, ledger
 from payments.models import BankTransaction, PaymentIntent, Payout, PayoutStatus, Refund, RefundStatus
 
 BANK_FILE_COLUMNS = (
@@ -64,9 +64,9 @@ class PayoutResult(BaseModel):
     reason: str | None = Field(default=None, max_length=500)
 
 
-def payout_clearing_account(session: Session, currency: str) -> ledger.AccountRef:
+def payout_clearing_account(session: Session, currency: str) -> accounts.AccountRef:
     """Money on its way out of the platform: queued payouts the bank has not yet confirmed."""
-    return ledger.open_account(
+    return accounts.open_account(
         session,
         f"payout_clearing:{currency}",
         name=f"Payouts in transit ({currency})",
@@ -108,7 +108,7 @@ def queue_refund_payout(session: Session, intent: PaymentIntent, refund: Refund)
 def queue_payout(
     session: Session,
     *,
-    source: ledger.AccountRef,
+    source: accounts.AccountRef,
     bank_bin: str,
     account: str,
     amount: int,
@@ -196,7 +196,7 @@ def _settle_failed(session: Session, payout: Payout, reason: str) -> None:
         description=f"{payout.reason} failed: {reason}",
         lines=[
             (payout_clearing_account(session, payout.currency), payout.amount),
-            (ledger.account_by_id(session, payout.source_account_id), -payout.amount),
+            (accounts.account_by_id(session, payout.source_account_id), -payout.amount),
         ],
         intent_id=payout.intent_id,
         refund_id=payout.refund_id,

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from hanoipay.auth.service import Principal
+from payments.accounts import AccountRef
 from payments.exceptions import UnknownPurpose
-from payments.ledger import AccountRef
 from payments.models import PaymentIntent, Refund
 
 IntentHook = Callable[[Session, PaymentIntent], None]

@@ -9,11 +9,12 @@ from hanoipay.auth.service import Principal
 from hanoipay.ids import new_id
 from payments import events, ledger
 from payments.exceptions import AmountExceedsRefundable, IntentNotFound, IntentNotRefundable, RefundNotFound
-from payments.intents import get_intent, intent_data, settlement_lines
+from payments.intents import get_intent
 from payments.models import IntentStatus, PaymentIntent, Refund, RefundStatus
 from payments.money import prorated
 from payments.providers.base import get_provider
 from payments.purposes import get_purpose
+from payments.transitions import intent_data, settlement_lines
 
 log = logging.getLogger(__name__)
 

@@ -3,13 +3,13 @@
 from sqlalchemy.orm import Session
 
 from hanoipay.auth.service import Principal, Role
-from payments import intents, ledger, wallets
+from payments import accounts, intents, wallets
 from payments.exceptions import CurrencyMismatch, WalletNotFound
 from payments.models import PaymentIntent, Wallet
 from payments.purposes import Purpose
 
 
-def topup_wallet_account(session: Session, intent: PaymentIntent) -> ledger.AccountRef:
+def topup_wallet_account(session: Session, intent: PaymentIntent) -> accounts.AccountRef:
     """The wallet a top-up intent credits, named by its purpose_ref."""
     wallet = session.get(Wallet, intent.purpose_ref) if intent.purpose_ref else None
     if wallet is None:

@@ -9,7 +9,7 @@ from hanoipay.auth.models import User
 from hanoipay.auth.service import Principal
 from hanoipay.db import execute
 from hanoipay.ids import new_id
-from payments import ledger
+from payments import accounts, balances
 from payments.exceptions import UnsupportedCurrency, UserNotFound, WalletExists, WalletNotFound
 from payments.models import Wallet
 from payments.money import CURRENCIES
@@ -29,7 +29,7 @@ def open_wallet(
     if session.scalar(select(Wallet.id).where(Wallet.owner_id == owner, Wallet.currency == currency)):
         raise WalletExists(f"There is already a {currency} wallet for this person.")
     wallet_id = new_id("wal")
-    account = ledger.open_account(
+    account = accounts.open_account(
         session,
         f"wallet:{wallet_id}",
         name=f"Wallet {wallet_id}",
@@ -97,13 +97,13 @@ def list_wallets(session: Session, who: Principal) -> list[Wallet]:
     return list(session.scalars(select(Wallet).where(Wallet.owner_id == who.id).order_by(Wallet.id)))
 
 
-def wallet_account(wallet: Wallet | WalletRef) -> ledger.AccountRef:
+def wallet_account(wallet: Wallet | WalletRef) -> accounts.AccountRef:
     """The wallet's ledger account: checked, so it never goes below zero."""
-    return ledger.AccountRef(
+    return accounts.AccountRef(
         wallet.account_id, f"wallet:{wallet.id}", "liability", wallet.currency, "checked"
     )
 
 
-def wallet_balance(session: Session, wallet: Wallet) -> ledger.Balance:
+def wallet_balance(session: Session, wallet: Wallet) -> balances.Balance:
     """The wallet's posted, held and available balance."""
-    return ledger.balance(session, wallet.account_id)
+    return balances.balance(session, wallet.account_id)

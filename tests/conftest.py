@@ -31,7 +31,7 @@ from hanoipay import db, jobs
 from hanoipay.db import Base, sqlalchemy_url
 from hanoipay.embedded import EmbeddedPostgres, EmbeddedRedis
 from hanoipay.runtime import migrate_to_head
-from payments.ledger import clear_account_cache
+from payments.accounts import clear_account_cache
 
 # Every table of every domain (the composition root imported all their models above). A test writes to a
 # few of them: the tables it left rows in are found in one statement and only those are truncated, since

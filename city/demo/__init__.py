@@ -27,7 +27,7 @@ from city.demo.tickets import TicketsScenario
 from hanoipay.db import job_session
 from hanoipay.runtime import start_runtime
 from hanoipay.settings import get_settings
-from payments import ledger
+from payments.balances import list_accounts, verify
 from payments.models import Event
 
 
@@ -53,8 +53,8 @@ def _serve() -> tuple[uvicorn.Server, str]:
 
 def _ledger_summary(city: City) -> bool:
     with job_session() as session:
-        report = ledger.verify(session)
-        accounts = ledger.list_accounts(session)
+        report = verify(session)
+        accounts = list_accounts(session)
         delivered = session.scalar(
             select(func.count()).select_from(Event).where(Event.delivered_at.is_not(None))
         )

@@ -18,7 +18,7 @@ from merchants.exceptions import MerchantNotFound, MerchantNotVerified
 from merchants.models import MerchantProfile, Settlement, StaffRole, Verification
 from merchants.service.access import require_staff
 from merchants.service.markets import business_day, day_bounds
-from payments import ledger, payouts
+from payments import balances, payouts
 from payments.merchants import get_merchant, payable_account
 from payments.models import JournalEntry, JournalLine, Payout
 
@@ -36,7 +36,7 @@ def cutoff_for(day_start: datetime, moment: datetime, delay_days: int) -> dateti
 
 def settleable(session: Session, account_id: str, cutoff: datetime) -> int:
     """The payable balance now, less income posted since `cutoff` (refunds since then are not added back)."""
-    balance = ledger.balance(session, account_id).posted
+    balance = balances.balance(session, account_id).posted
     immature = session.scalar(
         select(func.coalesce(func.sum(-JournalLine.amount), 0))
         .join(JournalEntry, JournalEntry.id == JournalLine.entry_id)

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from hanoipay.auth.service import Principal
 from hanoipay.errors import HanoiPayError
 from parking.models import ParkingSession, PaymentKind
-from payments import intents, refunds
+from payments import intents, refunds, transitions
 from payments.models import PaymentIntent
 
 PURPOSE = "parking_session"
@@ -98,7 +98,7 @@ def settle(session: Session, psn: ParkingSession, charge: int) -> int:
             remaining -= take
         elif intent.status == "succeeded":
             remaining -= intent.amount_received - intent.amount_refunded
-        elif intent.status in intents.CANCELABLE and kind_of(intent) == PaymentKind.EXTENSION:
+        elif intent.status in transitions.CANCELABLE and kind_of(intent) == PaymentKind.EXTENSION:
             intents.cancel_intent(session, acting, intent.id, reason="abandoned")
     if remaining < 0:
         _refund(session, psn, acting, -remaining)

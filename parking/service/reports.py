@@ -1,6 +1,6 @@
 """Operator reports: occupancy and revenue per zone per day (Asia/Ho_Chi_Minh).
 
-Revenue comes from the ledger, read through the core's `ledger.list_entries` on the operator's payable
+Revenue comes from the ledger, read through the core's `balances.list_entries` on the operator's payable
 account: each entry names its intent, and a parking intent's metadata names its zone. So the report
 adds up what was really posted (captures, overstay charges, less refunds), not what sessions say.
 """
@@ -18,7 +18,7 @@ from parking.exceptions import InvalidSearch
 from parking.models import Zone
 from parking.service.catalog import require_operator
 from parking.service.payments import PURPOSE
-from payments import ledger
+from payments import balances, ledger
 from payments.merchants import get_merchant
 from payments.models import PaymentIntent
 
@@ -96,7 +96,9 @@ def _add_revenue(
     lines: list[tuple[str, date, int, int]] = []
     cursor: str | None = None
     while True:
-        page = ledger.list_entries(session, account_id=merchant.account_id, limit=100, starting_after=cursor)
+        page = balances.list_entries(
+            session, account_id=merchant.account_id, limit=100, starting_after=cursor
+        )
         entries, more = page.items, page.has_more
         for entry in entries:
             if start <= entry.posted_at < end and entry.intent_id is not None:

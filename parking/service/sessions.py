@@ -39,7 +39,7 @@ from parking.models import (
 from parking.plates import normalize_plate
 from parking.service import payments, timers
 from parking.service.quotes import price
-from payments import intents
+from payments import intents, transitions
 from payments.models import PaymentIntent
 
 
@@ -284,7 +284,7 @@ def end_session(
     assert zone is not None
     if psn.status == SessionStatus.PENDING_PAYMENT:
         for intent in payments.payments_of(session, psn):
-            if intent.status in intents.CANCELABLE:
+            if intent.status in transitions.CANCELABLE:
                 intents.cancel_intent(
                     session, payments.operator(psn.merchant_id), intent.id, reason="abandoned"
                 )

@@ -11,7 +11,7 @@ from hanoipay.auth.service import Role, RoleNotAllowed
 from hanoipay.db import DbSession
 from hanoipay.http import errors, require_json
 from hanoipay.pagination import Cursor, Limit, ListOut, paginate
-from payments import ledger, merchants
+from payments import accounts, balances, merchants
 from payments.exceptions import (
     MerchantNotFound,
 )
@@ -52,12 +52,12 @@ def merchant_entries(
 
 def _balance_out(session: DbSession, account_id: str, as_of: datetime | None) -> BalanceOut:
     if as_of is not None:
-        posted = ledger.balance_as_of(session, account_id, as_of)
-        currency = ledger.account_by_id(session, account_id).currency
+        posted = balances.balance_as_of(session, account_id, as_of)
+        currency = accounts.account_by_id(session, account_id).currency
         return BalanceOut(
             account_id=account_id, currency=currency, posted=posted, held=0, available=posted, as_of=as_of
         )
-    balance = ledger.balance(session, account_id)
+    balance = balances.balance(session, account_id)
     return BalanceOut(
         account_id=account_id,
         currency=balance.currency,
@@ -67,7 +67,7 @@ def _balance_out(session: DbSession, account_id: str, as_of: datetime | None) ->
     )
 
 
-def _entry_out(view: ledger.EntryView) -> LedgerEntryOut:
+def _entry_out(view: balances.EntryView) -> LedgerEntryOut:
     return LedgerEntryOut(
         id=view.id,
         kind=view.kind,
@@ -82,7 +82,7 @@ def _entry_out(view: ledger.EntryView) -> LedgerEntryOut:
 def _entries_out(
     session: DbSession, account_id: str | None, limit: int, starting_after: str | None
 ) -> ListOut[LedgerEntryOut]:
-    page = ledger.list_entries(session, account_id=account_id, limit=limit, starting_after=starting_after)
+    page = balances.list_entries(session, account_id=account_id, limit=limit, starting_after=starting_after)
     return ListOut.of(page, _entry_out)
 
 
@@ -101,7 +101,7 @@ def list_accounts(session: DbSession, who: Caller) -> list[dict[str, object]]:
             "held": b.held,
             "available": b.available,
         }
-        for a, b in ledger.list_accounts(session)
+        for a, b in balances.list_accounts(session)
     ]
 
 

@@ -6,7 +6,7 @@ from hanoipay.auth.deps import Caller
 from hanoipay.auth.service import RoleNotAllowed
 from hanoipay.db import DbSession
 from hanoipay.http import errors, require_json
-from payments import ledger, topups, wallets
+from payments import balances, topups, wallets
 from payments.exceptions import (
     IdempotencyKeyReused,
     UnsupportedCurrency,
@@ -30,7 +30,7 @@ router = APIRouter(prefix="/v1", dependencies=[Depends(require_json)])
 
 def _wallet_out(session: DbSession, wallet: object) -> WalletOut:
     out = WalletOut.model_validate(wallet)
-    balance = ledger.balance(session, out.account_id)
+    balance = balances.balance(session, out.account_id)
     return out.model_copy(
         update={"posted": balance.posted, "held": balance.held, "available": balance.available}
     )

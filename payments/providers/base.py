@@ -6,8 +6,8 @@ from typing import Any, Literal, Protocol
 from sqlalchemy.orm import Session
 
 from hanoipay.auth.service import Principal
+from payments.accounts import AccountRef
 from payments.exceptions import UnknownProvider
-from payments.ledger import AccountRef
 from payments.models import PaymentIntent, Refund
 
 AuthorizeResult = Literal["succeeded", "requires_capture", "processing", "requires_action"]
@@ -19,7 +19,7 @@ RefundOutcome = Literal["succeeded", "pending", "failed"]
 
 @dataclass(frozen=True)
 class Outcome:
-    """Where a provider says a payment stands: what `intents.apply_outcome` applies to the intent once."""
+    """Where a provider says a payment stands: what `transitions.apply_outcome` applies to the intent once."""
 
     status: ProviderStatus
     amount: int | None = None

@@ -5,7 +5,7 @@ from typing import Literal
 from sqlalchemy.orm import Session
 
 from hanoipay.auth.service import Principal, Role
-from payments import ledger
+from payments import accounts, ledger
 from payments.models import PaymentIntent, Refund
 from payments.providers.base import AuthorizeResult, Outcome, PaymentMethod, RefundOutcome
 
@@ -21,7 +21,7 @@ class ManualProvider:
         """Only finance staff may say money arrived outside the platform."""
         who.require(Role.FINANCE, Role.ADMIN)
 
-    def source_account(self, session: Session, intent: PaymentIntent) -> ledger.AccountRef:
+    def source_account(self, session: Session, intent: PaymentIntent) -> accounts.AccountRef:
         """Manual receipts clear through their own clearing account, reconciled by finance."""
         return ledger.clearing_account(session, self.name, intent.currency)
 

@@ -5,7 +5,7 @@ from typing import Literal
 from sqlalchemy.orm import Session
 
 from hanoipay.auth.service import Principal
-from payments import ledger
+from payments import accounts, ledger
 from payments.exceptions import CurrencyMismatch, PaymentMethodRequired
 from payments.models import CaptureMethod, PaymentIntent, Refund
 from payments.providers.base import AuthorizeResult, Outcome, PaymentMethod, RefundOutcome
@@ -30,7 +30,7 @@ class WalletProvider:
         intent.wallet_id = wallet.id
         intent.payer_id = wallet.owner_id
 
-    def source_account(self, session: Session, intent: PaymentIntent) -> ledger.AccountRef:
+    def source_account(self, session: Session, intent: PaymentIntent) -> accounts.AccountRef:
         """The payer's wallet account."""
         wallet = wallet_ref(session, intent.wallet_id) if intent.wallet_id else None
         assert wallet is not None

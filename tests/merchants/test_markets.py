@@ -10,7 +10,7 @@ from PIL import Image
 from sqlalchemy import select
 
 from hanoipay.db import job_session
-from payments import ledger
+from payments import balances
 from payments.models import BankTransaction, Payout
 from payments.providers.vietqr.codec import parse_payload
 from payments.providers.vietqr.webhook import collects_on
@@ -25,7 +25,7 @@ def decoded(image: Image.Image) -> list[str]:
 
 def payable(merchant) -> int:
     with job_session() as session:
-        return ledger.balance(session, merchant.account_id).posted
+        return balances.balance(session, merchant.account_id).posted
 
 
 class TestStalls:

@@ -15,7 +15,7 @@ from merchants import jobs
 from merchants.exceptions import MerchantNotVerified
 from merchants.models import Settlement
 from merchants.service import settlement
-from payments import intents, ledger
+from payments import balances, intents
 from payments.models import Payout
 from payments.payouts import payout_clearing_account
 from tests.factories import auth, make_merchant, make_staff, make_user, make_wallet, principal
@@ -41,12 +41,12 @@ def pay_wallet(merchant, amount: int) -> None:
 
 def posted(account_id: str) -> int:
     with job_session() as session:
-        return ledger.balance(session, account_id).posted
+        return balances.balance(session, account_id).posted
 
 
 def in_transit() -> int:
     with job_session() as session:
-        return ledger.balance(session, payout_clearing_account(session, "VND").id).posted
+        return balances.balance(session, payout_clearing_account(session, "VND").id).posted
 
 
 def payouts_of(merchant) -> list[Payout]:
@@ -62,7 +62,7 @@ def tomorrow() -> datetime:
 
 def assert_ledger_sound() -> None:
     with job_session() as session:
-        assert ledger.verify(session).ok
+        assert balances.verify(session).ok
 
 
 class TestSettlement:

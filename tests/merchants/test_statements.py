@@ -13,7 +13,7 @@ from sqlalchemy import text
 from hanoipay.db import job_session
 from merchants.service import settlement, statements
 from merchants.service.markets import business_day
-from payments import intents, ledger, refunds
+from payments import balances, intents, refunds
 from payments.payouts import mark_failed, mark_paid
 from tests.factories import ADMIN, FINANCE, auth, make_merchant, make_staff, make_user, make_wallet, principal
 
@@ -224,7 +224,7 @@ class TestStatementEqualsLedger:
         start_at, end_at = statements.day_bounds(day)
         with job_session() as session:
             found = statements.statement(session, ADMIN, merchant.id, day, day, limit=None)
-            now_balance = ledger.balance(session, merchant.account_id).posted
+            now_balance = balances.balance(session, merchant.account_id).posted
         assert found.opening_balance == ledger_balance_at(merchant.account_id, start_at)
         assert found.closing_balance == ledger_balance_at(merchant.account_id, end_at) == now_balance
         assert found.opening_balance + sum(row.amount for row in found.rows) == found.closing_balance

@@ -13,7 +13,7 @@ from hanoipay.db import job_session
 from parking.exceptions import QuoteExpired
 from parking.models import ParkingSession
 from parking.service import sessions
-from payments import ledger
+from payments import balances
 from payments.models import PaymentIntent
 from tests.factories import auth as auth_of
 from tests.factories import principal
@@ -32,7 +32,7 @@ def end_at(driver: Driver, session_id: str, minutes_after_start: float) -> Parki
 
 def ledger_ok() -> bool:
     with job_session() as session:
-        return ledger.verify(session).ok
+        return balances.verify(session).ok
 
 
 def intents_of(session_id: str) -> list[tuple[str, int, int]]:

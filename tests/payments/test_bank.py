@@ -14,7 +14,7 @@ from sqlalchemy import func, select, update
 
 from hanoipay.db import job_session
 from hanoipay.settings import get_settings
-from payments import ledger
+from payments import balances, ledger
 from payments.jobs import expire_vietqr_intents
 from payments.models import BankTransaction, CollectionAccount, JournalEntry, Merchant, PaymentIntent
 from payments.payouts import payout_clearing_account
@@ -69,18 +69,18 @@ def transfer(api, amount: int, description: str, *, txn: str | None = None, **ex
 
 def posted(account_id: str) -> int:
     with job_session() as session:
-        return ledger.balance(session, account_id).posted
+        return balances.balance(session, account_id).posted
 
 
 def receipts() -> int:
     with job_session() as session:
-        return ledger.balance(session, ledger.receipts_account(session, "vietqr", "VND").id).posted
+        return balances.balance(session, ledger.receipts_account(session, "vietqr", "VND").id).posted
 
 
 def in_transit() -> int:
     """Money queued to leave the platform by payout, not yet confirmed by the bank."""
     with job_session() as session:
-        return ledger.balance(session, payout_clearing_account(session, "VND").id).posted
+        return balances.balance(session, payout_clearing_account(session, "VND").id).posted
 
 
 def intent_status(api, user, intent_id):
@@ -89,7 +89,7 @@ def intent_status(api, user, intent_id):
 
 def assert_ledger_sound():
     with job_session() as session:
-        report = ledger.verify(session)
+        report = balances.verify(session)
     assert report.ok, report
 
 

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from hanoipay.db import job_session
 from hanoipay.errors import InvalidRequest
 from hanoipay.ids import new_id
-from payments import ledger
+from payments import balances, ledger
 from payments.batch import WalletPayment, pay_from_wallets
 from payments.exceptions import CurrencyMismatch, InsufficientFunds, MerchantNotFound, WalletNotFound
 from payments.merchants import payable_account
@@ -40,14 +40,14 @@ def pay(payments, merchant, *, who=ADMIN, allow_partial=False):
 
 def available(wallet) -> int:
     with job_session() as session:
-        return ledger.balance(session, wallet.account_id).available
+        return balances.balance(session, wallet.account_id).available
 
 
-def verify() -> ledger.VerifyReport:
+def verify() -> balances.VerifyReport:
     with job_session() as session:
-        ledger.roll_up(session)
+        balances.roll_up(session)
     with job_session() as session:
-        return ledger.verify(session)
+        return balances.verify(session)
 
 
 class TestBatch:
@@ -76,7 +76,7 @@ class TestBatch:
             ]
             entries = session.scalars(select(JournalEntry).where(JournalEntry.kind == "payment_batch")).all()
             assert len(entries) == 1
-            payable = ledger.balance(session, merchant.account_id).posted
+            payable = balances.balance(session, merchant.account_id).posted
         assert payable == 60_006 - 900
         report = verify()
         assert report.ok, report

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, select, update
 
 from hanoipay.db import job_session
-from payments import ledger
+from payments import balances
 from payments.jobs import void_expired_authorizations
 from payments.models import JournalEntry, PaymentIntent
 from tests.factories import auth, make_merchant, make_user, make_wallet, pay
@@ -14,12 +14,12 @@ from tests.factories import auth, make_merchant, make_user, make_wallet, pay
 
 def wallet_available(wallet) -> int:
     with job_session() as session:
-        return ledger.balance(session, wallet.account_id).available
+        return balances.balance(session, wallet.account_id).available
 
 
 def merchant_posted(merchant) -> int:
     with job_session() as session:
-        return ledger.balance(session, merchant.account_id).posted
+        return balances.balance(session, merchant.account_id).posted
 
 
 def entry_count() -> int:

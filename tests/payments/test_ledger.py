@@ -8,7 +8,7 @@ from sqlalchemy import func, select, text
 
 from hanoipay.db import job_session
 from hanoipay.errors import HanoiPayError
-from payments import intents, ledger, refunds
+from payments import balances, intents, refunds
 from payments.jobs import roll_up_balances
 from payments.models import BalanceDelta, JournalLine
 from payments.topups import record_manual_topup
@@ -60,13 +60,13 @@ class TestLedgerProperties:
                     elif op[0] == "refund" and made:
                         refunds.create_refund(session, staff, made[op[1] % len(made)], amount=op[2])
                     elif op[0] == "rollup":
-                        ledger.roll_up(session)
+                        balances.roll_up(session)
             except HanoiPayError:
                 pass
         with job_session() as session:
-            report = ledger.verify(session)
+            report = balances.verify(session)
             assert report.ok, report
-            assert ledger.balance(session, wallet.account_id).available >= 0
+            assert balances.balance(session, wallet.account_id).available >= 0
             per_currency = session.execute(
                 select(JournalLine.currency, func.sum(JournalLine.amount)).group_by(JournalLine.currency)
             ).all()
@@ -79,7 +79,7 @@ class TestVerify:
         wallet = make_wallet(user, balance=10_000)
         pay(api, user, merchant, wallet, 4_000)
         with job_session() as session:
-            assert ledger.verify(session).ok
+            assert balances.verify(session).ok
             session.execute(
                 text("UPDATE account_balance SET posted = posted + 1 WHERE account_id = :a"),
                 {"a": wallet.account_id},
@@ -89,7 +89,7 @@ class TestVerify:
                 text("UPDATE journal_line SET amount = amount + 5 WHERE id = :id"), {"id": first_line}
             )
         with job_session() as session:
-            report = ledger.verify(session)
+            report = balances.verify(session)
         assert not report.ok
         assert [m[0] for m in report.balance_mismatches if m[0] == wallet.account_id] == [wallet.account_id]
         assert len(report.unbalanced_entries) == 1
@@ -102,15 +102,15 @@ class TestBalances:
         for amount in (1_000, 2_000, 3_000):
             pay(api, user, merchant, wallet, amount)
         with job_session() as session:
-            before = ledger.balance(session, merchant.account_id)
+            before = balances.balance(session, merchant.account_id)
             pending = session.scalar(select(func.count()).select_from(BalanceDelta))
         assert before.posted == 6_000
         assert pending > 0
         assert roll_up_balances() == pending
         with job_session() as session:
-            assert ledger.balance(session, merchant.account_id).posted == 6_000
+            assert balances.balance(session, merchant.account_id).posted == 6_000
             assert session.scalar(select(func.count()).select_from(BalanceDelta)) == 0
-            assert ledger.verify(session).ok
+            assert balances.verify(session).ok
 
     def test_balance_as_of_a_time(self, api):
         user, merchant = make_user(), make_merchant(fee_bps=0)

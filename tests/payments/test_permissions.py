@@ -7,7 +7,7 @@ from rq import Queue
 from sqlalchemy import func, select, update
 
 from hanoipay.db import job_session
-from payments import ledger
+from payments import balances
 from payments.jobs import redeliver_overdue_events
 from payments.models import Event, Merchant, PaymentIntent
 from tests.factories import auth, make_merchant, make_user, make_wallet, pay
@@ -54,7 +54,7 @@ class TestNobodyMintsMoney:
         r = api.post(f"/v1/payment_intents/{created['id']}/confirm", json={}, headers=auth(user))
         assert r.status_code == 403
         with job_session() as session:
-            assert ledger.balance(session, wallet.account_id).posted == 0
+            assert balances.balance(session, wallet.account_id).posted == 0
 
     def test_a_vendor_cannot_credit_its_own_merchant_manually(self, api):
         merchant = make_merchant()
@@ -70,7 +70,7 @@ class TestNobodyMintsMoney:
         r = api.post("/v1/payment_intents", json=body, headers=auth(vendor))
         assert r.status_code == 403
         with job_session() as session:
-            assert ledger.balance(session, merchant.account_id).posted == 0
+            assert balances.balance(session, merchant.account_id).posted == 0
 
     def test_a_top_up_must_name_a_wallet_of_the_caller(self, api):
         owner, stranger = make_user(), make_user()

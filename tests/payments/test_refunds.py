@@ -3,15 +3,13 @@
 from concurrent.futures import ThreadPoolExecutor
 
 from hanoipay.db import job_session
-from payments import ledger
+from payments.balances import balance
 from tests.factories import FINANCE, auth, make_merchant, make_user, make_wallet, pay
 
 
 def balances(wallet, merchant):
     with job_session() as session:
-        return ledger.balance(session, wallet.account_id).posted, ledger.balance(
-            session, merchant.account_id
-        ).posted
+        return balance(session, wallet.account_id).posted, balance(session, merchant.account_id).posted
 
 
 def setup_payment(api, amount=10_000, fee_bps=300):

@@ -14,7 +14,7 @@ from sqlalchemy import func, select, update
 from hanoipay.db import job_session
 from hanoipay.jobs import OutboxMessage
 from hanoipay.settings import get_settings
-from payments import ledger
+from payments import balances, ledger
 from payments.jobs import settle_intent, settle_refund, settle_stale, void_expired_authorizations
 from payments.models import JournalEntry, PaymentIntent, ProviderEvent, Refund
 from payments.providers.base import register_provider
@@ -105,22 +105,22 @@ def entries(intent_id) -> list[str]:
 
 def posted(account_id) -> int:
     with job_session() as session:
-        return ledger.balance(session, account_id).posted
+        return balances.balance(session, account_id).posted
 
 
 def clearing() -> int:
     with job_session() as session:
-        return ledger.balance(session, ledger.clearing_account(session, "stripe", "VND").id).posted
+        return balances.balance(session, ledger.clearing_account(session, "stripe", "VND").id).posted
 
 
 def fee_revenue() -> int:
     with job_session() as session:
-        return ledger.balance(session, ledger.fee_revenue_account(session, "VND").id).posted
+        return balances.balance(session, ledger.fee_revenue_account(session, "VND").id).posted
 
 
 def assert_ledger_sound():
     with job_session() as session:
-        report = ledger.verify(session)
+        report = balances.verify(session)
     assert report.ok, report
 
 
@@ -805,6 +805,6 @@ def test_one_failing_void_does_not_undo_the_other_expired_authorizations(api, fa
     assert get_intent(api, user, held["id"])["status"] == "canceled"
     assert get_intent(api, user, card["id"])["status"] == "requires_capture"  # tried again on the next run
     with job_session() as session:
-        assert ledger.balance(session, wallet.account_id).available == 20_000
+        assert balances.balance(session, wallet.account_id).available == 20_000
     assert void_expired_authorizations() == 1
     assert get_intent(api, user, card["id"])["status"] == "canceled"

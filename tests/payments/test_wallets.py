@@ -5,7 +5,7 @@ from concurrent.futures import ThreadPoolExecutor
 from sqlalchemy import func, select
 
 from hanoipay.db import job_session
-from payments import ledger
+from payments import balances
 from payments.models import JournalEntry
 from tests.factories import auth, make_merchant, make_user, make_wallet, pay
 
@@ -79,12 +79,12 @@ class TestWallets:
         assert codes.count(201) == 10
         assert codes.count(402) == 40
         with job_session() as session:
-            assert ledger.balance(session, wallet.account_id).posted == 0
+            assert balances.balance(session, wallet.account_id).posted == 0
             payments = session.scalar(
                 select(func.count()).select_from(JournalEntry).where(JournalEntry.kind == "payment")
             )
             assert payments == 11  # ten payments and the funding top-up
-            assert ledger.verify(session).ok
+            assert balances.verify(session).ok
 
     def test_concurrent_holds_and_payments_share_one_balance(self, api):
         user, merchant = make_user(), make_merchant()
@@ -97,7 +97,7 @@ class TestWallets:
             results = list(pool.map(attempt, range(30)))
         assert [r.status_code for r in results].count(201) == 10
         with job_session() as session:
-            balance = ledger.balance(session, wallet.account_id)
+            balance = balances.balance(session, wallet.account_id)
             assert balance.available == 0
             assert balance.posted - balance.held == 0
-            assert ledger.verify(session).ok
+            assert balances.verify(session).ok

@@ -5,7 +5,7 @@ import threading
 from sqlalchemy import func, select
 
 from hanoipay.db import job_session
-from payments import ledger
+from payments import balances
 from payments.models import JournalEntry, LedgerAccount, PaymentIntent, Payout
 from tests.factories import auth, make_user
 from tests.reconciliation.conftest import BANK_RULES, bank_day, reconcile, today
@@ -40,7 +40,7 @@ def _resolve(api, headers, case_id, resolution, note="checked with the bank", ke
 def _balance(code):
     with job_session() as session:
         account = session.scalars(select(LedgerAccount).where(LedgerAccount.code == code)).one()
-        return ledger.balance(session, account.id).posted
+        return balances.balance(session, account.id).posted
 
 
 def test_every_exception_is_a_case_with_the_exact_lines_on_each_side(
@@ -144,7 +144,7 @@ def test_resolutions_post_correcting_entries_that_keep_the_ledger_balanced(
         payout = session.get(Payout, f["resolution_object"])
         assert (payout.amount, payout.status, payout.account) == (25_000, "pending", "101010101010")
         assert session.scalar(select(func.count()).where(JournalEntry.kind == "adjustment")) == 3
-        report = ledger.verify(session)
+        report = balances.verify(session)
         assert report.ok, report
     # The clearing account now says what the bank statement says, but for what is still open:
     # E (settled tomorrow, 40 000), H (20 000 reported in USD) and K's accepted drift (5).

@@ -268,7 +268,7 @@ class TestStripeReport:
 
 def _card_intent_without_stripe(merchant):
     """A succeeded card payment in the ledger, as the Stripe provider posts it (no Stripe needed here)."""
-    from payments import intents
+    from payments import intents, transitions
     from payments.models import PaymentIntent
     from tests.factories import ADMIN
 
@@ -277,7 +277,7 @@ def _card_intent_without_stripe(merchant):
             session, ADMIN, amount=45_000, currency="VND", purpose="merchant_payment", merchant_id=merchant.id
         )
         intent.provider, intent.provider_ref = "stripe", "pi_3QxBench45000"
-        intents.mark_succeeded(session, intent, 45_000)
+        transitions.mark_succeeded(session, intent, 45_000)
         session.flush()
         assert session.get(PaymentIntent, intent.id).status == "succeeded"
         return intent.id

@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 
 from hanoipay.db import job_session
 from hanoipay.localtime import HANOI
-from payments import ledger
+from payments import balances
 from payments.models import PaymentIntent
 from tests.factories import FINANCE, PASSWORD, auth
 from tests.tickets.conftest import Rider, at, drain, make_gate, make_rider, tap, upload
@@ -35,7 +35,7 @@ def days(api: httpx.Client, rider: Rider) -> dict[str, dict]:
 
 def ledger_ok() -> bool:
     with job_session() as session:
-        return ledger.verify(session).ok
+        return balances.verify(session).ok
 
 
 class TestUploadAndPricing:

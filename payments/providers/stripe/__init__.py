@@ -31,7 +31,7 @@ from hanoipay.auth.service import Principal
 from hanoipay.ids import new_id
 from hanoipay.jobs import enqueue_after_commit
 from hanoipay.settings import get_settings
-from payments import ledger
+from payments import accounts, ledger
 from payments.exceptions import (
     AmountExceedsCapturable,
     AmountExceedsRefundable,
@@ -146,7 +146,7 @@ class StripeProvider:
         if intent.payer_id is None and who.kind == "user" and who.merchant_id is None and not who.is_staff:
             intent.payer_id = who.id
 
-    def source_account(self, session: Session, intent: PaymentIntent) -> ledger.AccountRef:
+    def source_account(self, session: Session, intent: PaymentIntent) -> accounts.AccountRef:
         """Card money is owed to the platform by Stripe until its payout."""
         return ledger.clearing_account(session, self.name, intent.currency)
 

@@ -2,7 +2,7 @@
 
 Each event is inserted into `provider_event` in the request's transaction before anything is applied,
 so a redelivery (or ten at once) waits for the first and then answers `duplicate`. The intent is locked
-while Stripe's word is applied; `intents.apply_provider_status` ignores news about a finished intent, so
+while Stripe's word is applied; `transitions.apply_provider_status` ignores news about a finished intent, so
 late and out-of-order events change nothing. An event about an intent this platform does not know is
 recorded and acknowledged, or Stripe would retry it for days.
 """
@@ -27,7 +27,6 @@ from hanoipay.settings import get_settings
 from hanoipay.validation import describe, unstorable_paths
 from payments import refunds
 from payments.exceptions import InvalidSignature, MalformedWebhook
-from payments.intents import apply_outcome
 from payments.models import PaymentIntent, ProviderEvent, Refund
 from payments.providers.stripe import ATTEMPT, adopting_refund, refund_outcome
 from payments.providers.stripe.exceptions import ProviderNotConfigured
@@ -39,6 +38,7 @@ from payments.providers.stripe.objects import (
     outcome_of,
     parse_stripe_object,
 )
+from payments.transitions import apply_outcome
 
 log = logging.getLogger(__name__)
 

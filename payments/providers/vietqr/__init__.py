@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from hanoipay.auth.service import Principal
 from hanoipay.errors import InvalidRequest
 from hanoipay.settings import get_settings
-from payments import ledger
+from payments import accounts, ledger
 from payments.models import CaptureMethod, PaymentIntent, Refund
 from payments.payouts import queue_refund_payout
 from payments.providers.base import AuthorizeResult, Outcome, PaymentMethod, RefundOutcome
@@ -61,7 +61,7 @@ class VietQrProvider:
         if intent.payer_id is None and who.kind == "user" and who.merchant_id is None and not who.is_staff:
             intent.payer_id = who.id
 
-    def source_account(self, session: Session, intent: PaymentIntent) -> ledger.AccountRef:
+    def source_account(self, session: Session, intent: PaymentIntent) -> accounts.AccountRef:
         """Applied transfers come out of the receipts suspense account."""
         return ledger.receipts_account(session, self.name, intent.currency)
 

@@ -36,7 +36,6 @@ from hanoipay.settings import get_settings
 from hanoipay.validation import describe, unstorable_paths
 from payments import events, ledger
 from payments.exceptions import InvalidSignature, MalformedWebhook, UnknownCollectionAccount
-from payments.intents import apply_provider_status, cancel_expired_batch, intent_data
 from payments.merchants import payee
 from payments.models import (
     BankTransaction,
@@ -49,6 +48,7 @@ from payments.models import (
 from payments.money import MAX_AMOUNT
 from payments.payouts import queue_payout
 from payments.providers.vietqr import REFERENCE_PREFIX
+from payments.transitions import apply_provider_status, cancel_expired_batch, intent_data
 from payments.wallets import wallet_account
 
 SIGNATURE_HEADER = "X-HanoiPay-Signature"
