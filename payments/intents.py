@@ -13,10 +13,10 @@ from typing import Any
 from psycopg.types.json import Jsonb
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import select
-from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm import Session
 
 from hanoipay.auth.service import Principal, Role
-from hanoipay.db import execute
+from hanoipay.db import attach, execute
 from hanoipay.errors import Forbidden
 from hanoipay.ids import new_id
 from hanoipay.pagination import Page, paginate
@@ -104,9 +104,9 @@ def create_intent(
 ) -> PaymentIntent:
     """Create an intent; with `confirm`, confirm it in the same transaction.
 
-    A payment its provider settles at once (a wallet, a manual receipt) with nothing for its purpose's
-    owner to do on success is written once, when its outcome is known: one INSERT of the intent after the
-    one-statement ledger posting. Every other intent is written first and then carried along.
+    An intent whose confirmation is decided inside this transaction without calling its purpose's hook is
+    written once, when its outcome is known: one INSERT of the intent after the one-statement ledger
+    posting or hold (see `_decided_at_once`). Every other intent is written first and then carried along.
     """
     if currency not in CURRENCIES:
         raise UnsupportedCurrency(f"{currency} is not a supported currency.")
@@ -150,7 +150,7 @@ def create_intent(
     if wallet_id is not None:
         wallet_to_pay_from(session, who, wallet_id)
     method = PaymentMethod(wallet_id, payment_method, return_url)
-    if confirm and chosen is not None and chosen.settles_at_once and _nothing_to_do_on_success(intent):
+    if confirm and chosen is not None and _decided_at_once(intent, chosen):
         try:
             _confirm(session, who, intent, provider, method)
         except PaymentFailed:
@@ -194,9 +194,14 @@ _INSERT_INTENT = (
 )
 
 
-def _nothing_to_do_on_success(intent: PaymentIntent) -> bool:
-    spec = get_purpose(intent.purpose)
-    return intent.capture_method == CaptureMethod.AUTOMATIC and spec.on_succeeded is None
+def _decided_at_once(intent: PaymentIntent, provider: Provider) -> bool:
+    """Whether confirming with `provider` ends inside this transaction without a purpose hook to call: an
+    automatic payment the provider settles at once for a purpose with no `on_succeeded` (a wallet payment
+    to a merchant), or a hold the provider places at once (a wallet hold; the hold's foreign key to its
+    intent is checked at commit)."""
+    if intent.capture_method == CaptureMethod.MANUAL:
+        return provider.holds_at_once
+    return provider.settles_at_once and get_purpose(intent.purpose).on_succeeded is None
 
 
 def _insert(session: Session, intent: PaymentIntent) -> None:
@@ -206,8 +211,7 @@ def _insert(session: Session, intent: PaymentIntent) -> None:
         value = getattr(intent, key)
         values[name] = Jsonb(value) if name in _JSON_COLUMNS and value is not None else value
     execute(session, _INSERT_INTENT, values)
-    make_transient_to_detached(intent)
-    session.add(intent)
+    attach(session, intent)
 
 
 def confirm_intent(

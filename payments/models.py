@@ -172,7 +172,10 @@ class Hold(CreatedAt, Base):
 
     id: Mapped[str] = mapped_column(Id, primary_key=True)
     account_id: Mapped[str] = mapped_column(ForeignKey("ledger_account.id"), index=True)
-    intent_id: Mapped[str] = mapped_column(ForeignKey("payment_intent.id"), unique=True)
+    # Checked at commit: a wallet hold placed at confirmation is written before its new intent's row.
+    intent_id: Mapped[str] = mapped_column(
+        ForeignKey("payment_intent.id", deferrable=True, initially="DEFERRED"), unique=True
+    )
     amount: Mapped[int] = mapped_column(BigInteger)
     expires_at: Mapped[datetime]
     released_at: Mapped[datetime | None]

@@ -4,12 +4,14 @@ import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hanoipay.auth.service import Principal, Role, RoleNotAllowed
+from hanoipay.db import attached, execute
 from hanoipay.errors import HanoiPayError
 from hanoipay.ids import new_id
+from hanoipay.jobs import written
 from hanoipay.pagination import Page, paginate
 from parking.exceptions import (
     DurationOutOfRange,
@@ -47,48 +49,56 @@ def _now(now: datetime | None) -> datetime:
     return now or datetime.now(UTC)
 
 
-# One statement takes the quote, claims a spot and writes the session, so a start costs one round trip
-# before the payment: the quote is marked used if it is the driver's, unused and current; the quoted spot
-# (or the zone's first free spot of the type, skipping rows another start holds) is occupied; the session
-# is inserted unless the plate or the spot has an open one. If any part finds nothing, nothing is
-# inserted and the caller's transaction is rolled back by the refusal `_why_not` raises.
-_START = text(
-    """
-    WITH quote AS (
-        UPDATE parking_quote SET used_at = :now
-        WHERE id = :quote_id AND driver_id = :driver_id AND used_at IS NULL AND expires_at > :now
-        RETURNING *
-    ), spot AS (
-        UPDATE parking_spot SET state = 'occupied', state_source = 'session', state_changed_at = :now
-        WHERE id = (
-            SELECT s.id FROM parking_spot s, quote q
-            WHERE s.state = 'free' AND (
-                s.id = q.spot_id
-                OR (q.spot_id IS NULL AND s.zone_id = q.zone_id AND s.vehicle_type = q.vehicle_type))
-            ORDER BY s.code LIMIT 1 FOR UPDATE OF s SKIP LOCKED)
-        RETURNING id
-    ), terms AS (
-        SELECT q.*, s.id AS claimed_spot, (:holds OR q.amount = 0) AS starts_now
-        FROM quote q, spot s
-    )
-    INSERT INTO parking_session (
-        id, driver_id, merchant_id, zone_id, zone_code, spot_id, quote_id, tariff_version_id, plate,
-        vehicle_type, status, provider, wallet_id, payment_method, open_ended, priced_from, prepaid_minutes,
-        started_at, covered_until, remind_at, currency, prepaid_amount, overstay_minutes, unpaid_amount,
-        updated_at, created_at)
-    SELECT :id, t.driver_id, t.merchant_id, t.zone_id, t.zone_code, t.claimed_spot, t.id, t.tariff_version_id,
-        :plate, t.vehicle_type, CASE WHEN t.starts_now THEN 'active' ELSE 'pending_payment' END, :provider,
-        :wallet_id, :payment_method, t.duration_minutes IS NULL, t.starts_at, t.minutes,
-        CASE WHEN t.starts_now THEN CAST(:now AS timestamptz) END,
-        CASE WHEN t.starts_now THEN :now + make_interval(mins => t.minutes) END,
-        CASE WHEN t.starts_now AND t.duration_minutes IS NOT NULL
-             THEN :now + make_interval(mins => t.minutes - t.reminder_minutes) END,
-        t.currency, t.amount, 0, 0, :now, :now
-    FROM terms t
-    ON CONFLICT DO NOTHING
+# One hand-written statement takes the quote, claims a spot and writes the session, so a start costs one
+# round trip before the payment: the quote is marked used if it is the driver's, unused and current; the
+# quoted spot (or the zone's first free spot of the type, skipping rows another start holds) is occupied;
+# the session is inserted unless the plate or the spot has an open one; a session that starts now with an
+# end writes its timers' outbox row (see `timers.schedule_after_commit`). If any part finds nothing,
+# nothing is inserted and the caller's transaction is rolled back by the refusal `_why_not` raises.
+_START = """
+WITH quote AS (
+    UPDATE parking_quote SET used_at = %(now)s
+    WHERE id = %(quote_id)s AND driver_id = %(driver_id)s AND used_at IS NULL AND expires_at > %(now)s
     RETURNING *
-    """
+), spot AS (
+    UPDATE parking_spot SET state = 'occupied', state_source = 'session', state_changed_at = %(now)s
+    WHERE id = (
+        SELECT s.id FROM parking_spot s, quote q
+        WHERE s.state = 'free' AND (
+            s.id = q.spot_id
+            OR (q.spot_id IS NULL AND s.zone_id = q.zone_id AND s.vehicle_type = q.vehicle_type))
+        ORDER BY s.code LIMIT 1 FOR UPDATE OF s SKIP LOCKED)
+    RETURNING id
+), terms AS (
+    SELECT q.*, s.id AS claimed_spot, (%(holds)s OR q.amount = 0) AS starts_now
+    FROM quote q, spot s
+), started AS (
+INSERT INTO parking_session (
+    id, driver_id, merchant_id, zone_id, zone_code, spot_id, quote_id, tariff_version_id, plate,
+    vehicle_type, status, provider, wallet_id, payment_method, open_ended, priced_from, prepaid_minutes,
+    started_at, covered_until, remind_at, currency, prepaid_amount, overstay_minutes, unpaid_amount,
+    updated_at, created_at)
+SELECT %(id)s, t.driver_id, t.merchant_id, t.zone_id, t.zone_code, t.claimed_spot, t.id, t.tariff_version_id,
+    %(plate)s, t.vehicle_type, CASE WHEN t.starts_now THEN 'active' ELSE 'pending_payment' END, %(provider)s,
+    %(wallet_id)s, %(payment_method)s, t.duration_minutes IS NULL, t.starts_at, t.minutes,
+    CASE WHEN t.starts_now THEN CAST(%(now)s AS timestamptz) END,
+    CASE WHEN t.starts_now THEN %(now)s + make_interval(mins => t.minutes) END,
+    CASE WHEN t.starts_now AND t.duration_minutes IS NOT NULL
+         THEN %(now)s + make_interval(mins => t.minutes - t.reminder_minutes) END,
+    t.currency, t.amount, 0, 0, %(now)s, %(now)s
+FROM terms t
+ON CONFLICT DO NOTHING
+RETURNING *
+), timers AS (
+    INSERT INTO outbox (job, kwargs)
+    SELECT %(timers_job)s,
+        jsonb_build_object('session_id', id, 'remind_at', remind_at, 'expire_at', covered_until)
+    FROM started WHERE remind_at IS NOT NULL AND covered_until IS NOT NULL
+    RETURNING id, kwargs
 )
+SELECT started.*, timers.id AS timers_outbox_id, timers.kwargs AS timers_kwargs
+FROM started LEFT JOIN timers ON true
+"""
 
 
 def _why_not(session: Session, who: Principal, quote_id: str, plate: str, now: datetime) -> HanoiPayError:
@@ -139,12 +149,18 @@ def start_session(
         "payment_method": payment_method,
         "holds": provider in payments.HOLDING_PROVIDERS,
         "now": now,
+        "timers_job": timers.SCHEDULE,
     }
-    psn: ParkingSession | None = session.scalars(
-        select(ParkingSession).from_statement(_START), params
-    ).first()
-    if psn is None:
+    cursor = execute(session, _START, params)
+    started = cursor.fetchone()
+    if started is None:
         raise _why_not(session, who, quote_id, plate, now)
+    assert cursor.description is not None
+    row = dict(zip((column.name for column in cursor.description), started, strict=True))
+    timers_outbox_id, timers_kwargs = row.pop("timers_outbox_id"), row.pop("timers_kwargs")
+    psn = attached(session, ParkingSession, row.items())
+    if timers_outbox_id is not None:
+        written(session, timers_outbox_id, timers.SCHEDULE, timers_kwargs)
     if psn.prepaid_amount > 0:
         intent = payments.pay(session, who, psn, amount=psn.prepaid_amount, kind=PaymentKind.PREPAID)
         if intent.status not in ("requires_capture", "requires_action") or (
@@ -154,8 +170,6 @@ def start_session(
             raise PaymentNotAuthorized(
                 f"The payment is {intent.status}; a parking session needs a card that authorizes at once."
             )
-    if psn.status == SessionStatus.ACTIVE:
-        timers.schedule_after_commit(session, psn)
     return psn
 
 

@@ -18,6 +18,8 @@ from hanoipay.localtime import HANOI
 from hanoipay.notifications import notify
 from parking.models import ParkingSession, SessionStatus, Zone
 
+SCHEDULE = "parking.schedule_timers"
+
 
 def schedule_after_commit(session: Session, psn: ParkingSession) -> None:
     """Put the session's reminder and expiry on RQ's schedule once this transaction commits.
@@ -30,7 +32,7 @@ def schedule_after_commit(session: Session, psn: ParkingSession) -> None:
         return  # an open-ended session runs until it is ended
     enqueue_after_commit(
         session,
-        "parking.schedule_timers",
+        SCHEDULE,
         session_id=psn.id,
         remind_at=psn.remind_at.isoformat(),
         expire_at=psn.covered_until.isoformat(),

@@ -42,6 +42,9 @@ class Provider(Protocol):
     name: str
     # True when `authorize` settles an automatic-capture payment inside the database transaction itself.
     settles_at_once: bool
+    # True when `authorize` reserves a manual-capture intent's money inside the database transaction (a
+    # hold), leaving the intent requires_capture.
+    holds_at_once: bool
     # True when a pending refund can be settled by asking the provider (`retrieve_refund`).
     asks_about_refunds: bool
 

@@ -15,6 +15,7 @@ class ManualProvider:
 
     name = "manual"
     settles_at_once = True
+    holds_at_once = False
     asks_about_refunds = False
 
     def prepare(self, session: Session, who: Principal, intent: PaymentIntent, method: PaymentMethod) -> None:

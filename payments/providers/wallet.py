@@ -17,6 +17,7 @@ class WalletProvider:
 
     name = "wallet"
     settles_at_once = True
+    holds_at_once = True
     asks_about_refunds = False
 
     def prepare(self, session: Session, who: Principal, intent: PaymentIntent, method: PaymentMethod) -> None:

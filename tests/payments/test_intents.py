@@ -8,7 +8,7 @@ from sqlalchemy import func, select, update
 from hanoipay.db import job_session
 from payments import balances
 from payments.jobs import void_expired_authorizations
-from payments.models import JournalEntry, PaymentIntent
+from payments.models import Hold, JournalEntry, PaymentIntent
 from tests.factories import auth, make_merchant, make_user, make_wallet, pay
 
 
@@ -216,6 +216,39 @@ class TestManualCapture:
         assert r.json()["amount_received"] == 12_000
         assert wallet_available(wallet) == 38_000
         assert merchant_posted(merchant) == 12_000
+
+    def test_hold_is_written_with_its_intent_in_one_go(self, api):
+        user, merchant = make_user(), make_merchant()
+        wallet = make_wallet(user, balance=50_000)
+        intent = authorize(api, user, merchant, wallet, 10_000)
+        with job_session() as session:
+            hold = session.scalars(select(Hold).where(Hold.intent_id == intent["id"])).one()
+            stored = session.get(PaymentIntent, intent["id"])
+            assert stored is not None
+            assert (stored.status, stored.amount_capturable) == ("requires_capture", 10_000)
+            assert (hold.amount, hold.released_at, hold.expires_at) == (10_000, None, stored.capture_before)
+
+    def test_hold_the_wallet_cannot_cover_is_refused_and_reserves_nothing(self, api):
+        user, merchant = make_user(), make_merchant()
+        wallet = make_wallet(user, balance=5_000)
+        r = pay(api, user, merchant, wallet, 8_000, capture_method="manual")
+        assert r.status_code == 402
+        assert r.json()["code"] == "insufficient_funds"
+        assert wallet_available(wallet) == 5_000
+        with job_session() as session:
+            assert (
+                session.scalar(
+                    select(func.count()).select_from(Hold).where(Hold.intent_id == r.json()["payment_intent"])
+                )
+                == 0
+            )
+            stored = session.get(PaymentIntent, r.json()["payment_intent"])
+            assert stored is not None
+            assert (stored.status, stored.last_payment_error["code"]) == (
+                "requires_payment_method",
+                "insufficient_funds",
+            )
+            assert balances.balance(session, wallet.account_id).held == 0
 
     def test_capturing_more_than_authorized_is_refused(self, api):
         user, merchant = make_user(), make_merchant()

@@ -115,6 +115,7 @@ class StripeProvider:
 
     name = "stripe"
     settles_at_once = False
+    holds_at_once = False
     asks_about_refunds = True
 
     def __init__(self, *, timeout: float = 20.0, max_network_retries: int = 1) -> None:

@@ -50,6 +50,7 @@ class VietQrProvider:
 
     name = "vietqr"
     settles_at_once = False
+    holds_at_once = False
     asks_about_refunds = False
 
     def prepare(self, session: Session, who: Principal, intent: PaymentIntent, method: PaymentMethod) -> None:
