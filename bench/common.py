@@ -169,9 +169,19 @@ def run_wrk(
     connections: int,
     delay_ms: int = 0,
     run: str = "",
+    once: bool = False,
 ) -> WrkResult:
-    """Load `server` with wrk (one thread) replaying `requests`; wrk costs almost no CPU per request."""
-    env = {**os.environ, "WRK_REQUESTS": str(requests), "WRK_DELAY_MS": str(delay_ms), "WRK_RUN": run}
+    """Load `server` with wrk (one thread) replaying `requests`; wrk costs almost no CPU per request.
+
+    With `once`, each request is sent once and the run ends early if the file runs out first.
+    """
+    env = {
+        **os.environ,
+        "WRK_REQUESTS": str(requests),
+        "WRK_DELAY_MS": str(delay_ms),
+        "WRK_RUN": run,
+        "WRK_ONCE": "1" if once else "0",
+    }
     command = [
         "wrk",
         "-t1",

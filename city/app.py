@@ -11,6 +11,7 @@ from hanoipay import db, health, jobs
 from hanoipay.auth import api as auth_api
 from hanoipay.errors import install_error_handlers
 from hanoipay.guard import RequestGuard
+from hanoipay.runtime import freeze_startup_objects
 from hanoipay.settings import get_settings
 
 
@@ -24,6 +25,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
             )
         db.init_engine(settings.database_url)
         jobs.init_redis(settings.redis_url)
+    freeze_startup_objects()
     yield
 
 

@@ -18,7 +18,7 @@ from city.domains import DOMAINS, periodic_jobs, register_domains
 from hanoipay.db import job_session
 from hanoipay.jobs import Relayer, relay_all, run_job
 from hanoipay.resilience import resilient_redis
-from hanoipay.runtime import Runtime, start_runtime
+from hanoipay.runtime import Runtime, freeze_startup_objects, start_runtime
 from hanoipay.settings import get_settings
 from hanoipay.supervisor import Child, Supervisor, popen_child
 from payments.balances import VerifyReport
@@ -136,6 +136,7 @@ def worker(
     if burst:
         relay_all()
     else:
+        freeze_startup_objects()
         relayer.start()
     try:
         SimpleWorker([get_settings().queue_name], connection=connection).work(

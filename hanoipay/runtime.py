@@ -1,5 +1,6 @@
 """Connect a process to its database and Redis: configured servers, or embedded ones started here."""
 
+import gc
 import json
 import secrets
 from dataclasses import dataclass
@@ -71,6 +72,17 @@ def _local_jwt_keys(data_dir: Path, *, required: bool) -> dict[str, str]:
         path.chmod(0o600)
     keys: dict[str, str] = json.loads(path.read_text())
     return keys
+
+
+def freeze_startup_objects() -> None:
+    """Exempt everything built at start-up from garbage collection, in a long-running server process.
+
+    Routes, models, mappers and modules (about 250 000 objects for the API) live as long as the process,
+    yet each full collection walks them all: about 150 ms on a busy 2-core machine, with every request of
+    the process waiting. Frozen, they are never walked again.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def alembic_config(database_url: str) -> Config:

@@ -125,7 +125,7 @@ def run_idempotent(
         if existing is not None:
             return _answer_for(existing, fingerprint)
     try:
-        content = _render(work().model_dump(mode="json"))
+        content = work().model_dump_json().encode()  # the bytes `_render` would make, in pydantic's core
     except HanoiPayError as error:
         kept = keep_on is not None and isinstance(error, keep_on)
         if error.status >= 500 or (key is None and not kept):

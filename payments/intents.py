@@ -45,7 +45,7 @@ from payments.transitions import (
     mark_succeeded,
     record_payment_failure,
 )
-from payments.wallets import wallet_to_pay_from
+from payments.wallets import read_payee_and_wallet, wallet_to_pay_from
 
 OPEN_FOR_PAYER = CONFIRMABLE
 
@@ -111,6 +111,8 @@ def create_intent(
     if currency not in CURRENCIES:
         raise UnsupportedCurrency(f"{currency} is not a supported currency.")
     spec = get_purpose(purpose)
+    if merchant_id is not None and wallet_id is not None:
+        read_payee_and_wallet(session, merchant_id, wallet_id)
     if spec.requires_merchant:
         if merchant_id is None:
             raise MerchantNotFound(f"Purpose {purpose} needs a merchant_id.")

@@ -91,9 +91,15 @@ class Payee:
 _PAYEES = "hanoipay.payees"
 
 
+def known_payees(session: Session) -> dict[str, Payee]:
+    """The payees this transaction has read, by merchant id."""
+    known: dict[str, Payee] = session.info.setdefault(_PAYEES, {})
+    return known
+
+
 def payee(session: Session, merchant_id: str) -> Payee:
     """The merchant as a payee, read once per transaction (one statement, no ORM: a payment reads it)."""
-    known: dict[str, Payee] = session.info.setdefault(_PAYEES, {})
+    known = known_payees(session)
     found = known.get(merchant_id)
     if found is None:
         row = execute(

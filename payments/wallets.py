@@ -11,6 +11,7 @@ from hanoipay.db import execute
 from hanoipay.ids import new_id
 from payments import accounts, balances
 from payments.exceptions import UnsupportedCurrency, UserNotFound, WalletExists, WalletNotFound
+from payments.merchants import Payee, known_payees
 from payments.models import Wallet
 from payments.money import CURRENCIES
 
@@ -64,9 +65,14 @@ class WalletRef:
 _WALLETS = "hanoipay.wallets"
 
 
+def _known_wallets(session: Session) -> dict[str, WalletRef]:
+    known: dict[str, WalletRef] = session.info.setdefault(_WALLETS, {})
+    return known
+
+
 def wallet_ref(session: Session, wallet_id: str) -> WalletRef | None:
     """The wallet's facts, read once per transaction (one round trip, no ORM)."""
-    known: dict[str, WalletRef] = session.info.setdefault(_WALLETS, {})
+    known = _known_wallets(session)
     found = known.get(wallet_id)
     if found is None:
         row = execute(
@@ -76,6 +82,29 @@ def wallet_ref(session: Session, wallet_id: str) -> WalletRef | None:
             return None
         found = known[wallet_id] = WalletRef(*row)
     return found
+
+
+_PAYEE_AND_WALLET = """
+SELECT m.id, m.currency, m.fee_bps, m.account_id, m.overpayment_policy,
+       w.id, w.owner_id, w.currency, w.account_id
+FROM (VALUES (1)) AS one (n)
+LEFT JOIN merchant m ON m.id = %s
+LEFT JOIN wallet w ON w.id = %s
+"""
+
+
+def read_payee_and_wallet(session: Session, merchant_id: str, wallet_id: str) -> None:
+    """Read a payment's merchant and wallet in one round trip instead of two, for `payee` and `wallet_ref`
+    to answer from; one that does not exist is left for them to refuse."""
+    payees, wallets = known_payees(session), _known_wallets(session)
+    if merchant_id in payees or wallet_id in wallets:
+        return
+    row = execute(session, _PAYEE_AND_WALLET, (merchant_id, wallet_id)).fetchone()
+    assert row is not None
+    if row[0] is not None:
+        payees[merchant_id] = Payee(*row[:5])
+    if row[5] is not None:
+        wallets[wallet_id] = WalletRef(*row[5:])
 
 
 @event.listens_for(Session, "after_transaction_end")

@@ -6,11 +6,14 @@
 -- "Name: value" pairs joined by "|". Every "{n}" in a header or the body becomes a string unique to the
 -- request (run, thread, counter), so an Idempotency-Key is new on every request. With WRK_DELAY_MS each
 -- connection waits that long between requests: N connections then offer about N * 1000 / delay
--- requests per second whatever the server's latency (a fixed rate, as a city's traffic arrives).
+-- requests per second whatever the server's latency (a fixed rate, as a city's traffic arrives). With
+-- WRK_ONCE=1 each line is sent once and the run ends when the file does (for requests that would be
+-- duplicates the second time, such as a bank's notifications); the rate is over the time it took.
 
 local requests = {}
 local counter = 0
 local delay_ms = tonumber(os.getenv("WRK_DELAY_MS") or "0")
+local once = os.getenv("WRK_ONCE") == "1"
 local run = os.getenv("WRK_RUN") or tostring(os.time())
 local threads = {}
 
@@ -33,6 +36,9 @@ end
 
 function request()
   counter = counter + 1
+  if once and counter >= #requests then
+    wrk.thread:stop()
+  end
   local r = requests[(counter - 1) % #requests + 1]
   local unique = run .. "-" .. thread_number .. "-" .. counter
   local headers = {}

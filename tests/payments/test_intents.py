@@ -110,6 +110,30 @@ class TestWalletPayment:
         assert r.json()["code"] == "wallet_not_found"
         assert wallet_available(wallet) == 20_000
 
+    def test_a_merchant_or_wallet_that_does_not_exist_is_named_and_nothing_is_written(self, api):
+        # The merchant and the wallet are read in one statement; whichever is missing is still refused.
+        user, merchant = make_user(), make_merchant()
+        wallet = make_wallet(user, balance=20_000)
+        before = entry_count()
+        cases = (
+            ({"merchant_id": "mer_missing"}, "merchant_not_found"),
+            ({"wallet_id": "wal_missing"}, "wallet_not_found"),
+            ({"merchant_id": "mer_missing", "wallet_id": "wal_missing"}, "merchant_not_found"),
+        )
+        for extra, code in cases:
+            r = pay(api, user, merchant, wallet, 1_000, **extra)
+            assert r.status_code == 404, r.text
+            assert r.json()["code"] == code
+        assert wallet_available(wallet) == 20_000
+        assert entry_count() == before
+        with job_session() as session:
+            paid = (
+                select(func.count())
+                .select_from(PaymentIntent)
+                .where(PaymentIntent.purpose == "merchant_payment")
+            )
+            assert session.scalar(paid.where(PaymentIntent.payer_id == user.id)) == 0
+
     def test_confirm_without_payment_method(self, api):
         user, merchant = make_user(), make_merchant()
         r = api.post(
