@@ -5,7 +5,7 @@ from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import cache
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, TypeVar, cast
 
 import psycopg
 from fastapi import Depends
@@ -175,7 +175,10 @@ def attached(session: Session, cls: type[T], row: Iterable[tuple[str, Any]]) -> 
     value), attached to the session as stored: a hot path's write with none of the ORM's per-statement
     work."""
     keys = _attribute_keys(cls)
-    obj = cls(**{keys[name]: value for name, value in row})
+    # As the ORM's own loading does: the values go straight into the instance's dictionary, without an
+    # attribute event each, and all of them count as loaded.
+    obj = cast(T, sa_inspect(cls).class_manager.new_instance())
+    obj.__dict__.update((keys[name], value) for name, value in row)
     attach(session, obj)
     return obj
 
