@@ -174,7 +174,7 @@ def attached(session: Session, cls: type[T], row: Iterable[tuple[str, Any]]) -> 
     """An object of `cls` made from a row a hand-written `... RETURNING *` has just written (column name,
     value), attached to the session as stored: a hot path's write with none of the ORM's per-statement
     work."""
-    keys = _attribute_keys(cls)
+    keys = column_keys(cls)
     # As the ORM's own loading does: the values go straight into the instance's dictionary, without an
     # attribute event each, and all of them count as loaded.
     obj = cast(T, sa_inspect(cls).class_manager.new_instance())
@@ -184,12 +184,24 @@ def attached(session: Session, cls: type[T], row: Iterable[tuple[str, Any]]) -> 
 
 
 @cache
-def _attribute_keys(cls: type[Base]) -> dict[str, str]:
-    """Column name → mapped attribute name (`metadata` → `metadata_`)."""
+def column_keys(cls: type[Base]) -> dict[str, str]:
+    """Column name → mapped attribute name (`metadata` → `metadata_`), for hand-written SQL."""
     return {attribute.columns[0].name: attribute.key for attribute in sa_inspect(cls).column_attrs}
 
 
+_PER_TRANSACTION: set[str] = {_DRIVER}
+
+
+def per_transaction(session: Session, name: str) -> dict[str, Any]:
+    """A dictionary kept in the session for its current transaction only, forgotten when it ends: for
+    what a transaction reads once and may then trust (a payment's merchant and wallet)."""
+    _PER_TRANSACTION.add(name)
+    known: dict[str, Any] = session.info.setdefault(name, {})
+    return known
+
+
 @event.listens_for(Session, "after_transaction_end")
-def _forget_driver(session: Session, transaction: SessionTransaction) -> None:
+def _forget_per_transaction(session: Session, transaction: SessionTransaction) -> None:
     if transaction.parent is None:
-        session.info.pop(_DRIVER, None)
+        for name in _PER_TRANSACTION:
+            session.info.pop(name, None)

@@ -11,12 +11,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from psycopg.types.json import Jsonb
-from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hanoipay.auth.service import Principal, Role
-from hanoipay.db import attach, execute
+from hanoipay.db import attach, column_keys, execute
 from hanoipay.errors import Forbidden
 from hanoipay.ids import new_id
 from hanoipay.pagination import Page, paginate
@@ -185,14 +184,12 @@ _UNSET: dict[str, Any] = {
     "reference": None,
     "expires_at": None,
 }
-_COLUMNS = [
-    (attribute.key, attribute.columns[0].name) for attribute in sa_inspect(PaymentIntent).column_attrs
-]
+_COLUMNS = column_keys(PaymentIntent)
 _JSON_COLUMNS = frozenset({"metadata", "next_action", "last_payment_error"})
 # Built once from the mapped columns (names from the model, never from input).
 _INSERT_INTENT = (
-    f"INSERT INTO payment_intent ({', '.join(name for _, name in _COLUMNS)}) "  # noqa: S608
-    f"VALUES ({', '.join(f'%({name})s' for _, name in _COLUMNS)})"
+    f"INSERT INTO payment_intent ({', '.join(_COLUMNS)}) "  # noqa: S608
+    f"VALUES ({', '.join(f'%({name})s' for name in _COLUMNS)})"
 )
 
 
@@ -209,7 +206,7 @@ def _decided_at_once(intent: PaymentIntent, provider: Provider) -> bool:
 def _insert(session: Session, intent: PaymentIntent) -> None:
     """Write the intent as it stands in one statement, and attach it to the session as already stored."""
     values = {}
-    for key, name in _COLUMNS:
+    for name, key in _COLUMNS.items():
         value = getattr(intent, key)
         values[name] = Jsonb(value) if name in _JSON_COLUMNS and value is not None else value
     execute(session, _INSERT_INTENT, values)

@@ -5,11 +5,10 @@ verification) belongs to the `merchants` domain, which the core never imports.
 
 from dataclasses import dataclass
 
-from sqlalchemy import event
-from sqlalchemy.orm import Session, SessionTransaction
+from sqlalchemy.orm import Session
 
 from hanoipay.auth.service import Principal
-from hanoipay.db import execute
+from hanoipay.db import execute, per_transaction
 from hanoipay.ids import new_id
 from payments import accounts
 from payments.exceptions import MerchantNotFound, UnsupportedCurrency
@@ -93,8 +92,7 @@ _PAYEES = "hanoipay.payees"
 
 def known_payees(session: Session) -> dict[str, Payee]:
     """The payees this transaction has read, by merchant id."""
-    known: dict[str, Payee] = session.info.setdefault(_PAYEES, {})
-    return known
+    return per_transaction(session, _PAYEES)
 
 
 def payee(session: Session, merchant_id: str) -> Payee:
@@ -111,12 +109,6 @@ def payee(session: Session, merchant_id: str) -> Payee:
             raise MerchantNotFound(f"No merchant {merchant_id}.")
         found = known[merchant_id] = Payee(*row)
     return found
-
-
-@event.listens_for(Session, "after_transaction_end")
-def _forget_payees(session: Session, transaction: SessionTransaction) -> None:
-    if transaction.parent is None:
-        session.info.pop(_PAYEES, None)
 
 
 def payable_account(merchant: Payee | Merchant) -> accounts.AccountRef:

@@ -2,12 +2,12 @@
 
 from dataclasses import dataclass
 
-from sqlalchemy import event, select
-from sqlalchemy.orm import Session, SessionTransaction
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from hanoipay.auth.models import User
 from hanoipay.auth.service import Principal
-from hanoipay.db import execute
+from hanoipay.db import execute, per_transaction
 from hanoipay.ids import new_id
 from payments import accounts, balances
 from payments.exceptions import UnsupportedCurrency, UserNotFound, WalletExists, WalletNotFound
@@ -66,8 +66,7 @@ _WALLETS = "hanoipay.wallets"
 
 
 def _known_wallets(session: Session) -> dict[str, WalletRef]:
-    known: dict[str, WalletRef] = session.info.setdefault(_WALLETS, {})
-    return known
+    return per_transaction(session, _WALLETS)
 
 
 def wallet_ref(session: Session, wallet_id: str) -> WalletRef | None:
@@ -105,12 +104,6 @@ def read_payee_and_wallet(session: Session, merchant_id: str, wallet_id: str) ->
         payees[merchant_id] = Payee(*row[:5])
     if row[5] is not None:
         wallets[wallet_id] = WalletRef(*row[5:])
-
-
-@event.listens_for(Session, "after_transaction_end")
-def _forget_wallets(session: Session, transaction: SessionTransaction) -> None:
-    if transaction.parent is None:
-        session.info.pop(_WALLETS, None)
 
 
 def wallet_to_pay_from(session: Session, who: Principal, wallet_id: str) -> WalletRef:

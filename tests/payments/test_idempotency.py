@@ -6,8 +6,9 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, select, update
 
 from hanoipay.db import job_session
+from payments import balances
 from payments.jobs import purge_idempotency_keys
-from payments.models import IdempotencyKey, JournalEntry, PaymentIntent
+from payments.models import Hold, IdempotencyKey, JournalEntry, PaymentIntent
 from tests.factories import make_merchant, make_user, make_wallet, pay
 
 
@@ -86,6 +87,28 @@ class TestIdempotency:
         assert {r.status_code for r in results} == {201}
         assert len({r.json()["id"] for r in results}) == 1
         assert counts() == (1, 1)
+
+    def test_concurrent_retries_of_a_hold_reserve_once(self, api):
+        # A hold is written once its outcome is known (hold first, intent after): duplicates racing on one
+        # key still make one intent and one hold.
+        user, merchant = make_user(), make_merchant()
+        wallet = make_wallet(user, balance=50_000)
+        with ThreadPoolExecutor(10) as pool:
+            results = list(
+                pool.map(
+                    lambda _: pay(
+                        api, user, merchant, wallet, 30_000, capture_method="manual", idempotency_key="hold"
+                    ),
+                    range(10),
+                )
+            )
+        assert {r.status_code for r in results} == {201}
+        assert len({r.json()["id"] for r in results}) == 1
+        assert {r.json()["status"] for r in results} == {"requires_capture"}
+        with job_session() as session:
+            assert session.scalar(select(func.count()).select_from(Hold)) == 1
+            assert balances.balance(session, wallet.account_id).held == 30_000
+        assert counts() == (1, 0)
 
     def test_invalid_key_is_refused(self, api):
         user, merchant = make_user(), make_merchant()
