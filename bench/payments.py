@@ -222,6 +222,15 @@ def payment_requests(
     return requests
 
 
+def payments_made(servers: BenchServers) -> int:
+    """Payment intents in the database: each answered request of a run must have made one."""
+    dsn = servers.database_url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(dsn) as conn:
+        row = conn.execute("SELECT count(*) FROM payment_intent").fetchone()
+    assert row is not None
+    return int(row[0])
+
+
 def median(results: list[WrkResult]) -> WrkResult:
     """The run with the median rate."""
     return sorted(results, key=lambda r: r.rate)[len(results) // 2]
@@ -252,19 +261,25 @@ def http_comparison(servers: BenchServers, args: argparse.Namespace, workdir: Pa
                                      payment_requests(people, merchants, path))
                 for _, _, path in TARGETS
             }  # fmt: skip
-            for _, app, path in TARGETS:  # warm up: connections, prepared statements, caches
+            for position, (_, app, path) in enumerate(TARGETS):  # warm up: connections, statements, caches
                 run_wrk(
-                    apps[app], files[path], seconds=2, connections=args.connections, run=f"w{n_merchants}"
-                )
+                    apps[app], files[path], seconds=2, connections=args.connections,
+                    run=f"w{n_merchants}-{position}",
+                )  # fmt: skip
             runs: dict[str, list[WrkResult]] = {path: [] for _, _, path in TARGETS}
             for round_number in range(args.rounds):
-                for _, app, path in TARGETS:
+                for position, (_, app, path) in enumerate(TARGETS):
+                    # Each run's Idempotency-Keys are its own: with the same payers, a key another target
+                    # used in the same round would be answered from storage, not paid.
+                    before = payments_made(servers)
                     result = run_wrk(
                         apps[app], files[path], seconds=args.http_seconds, connections=args.connections,
-                        run=f"r{n_merchants}-{round_number}",
+                        run=f"r{n_merchants}-{round_number}-{position}",
                     )  # fmt: skip
                     assert result.non_2xx == 0, result
                     assert result.socket_errors == 0, result
+                    made = payments_made(servers) - before
+                    assert made >= result.requests, f"{path}: {result.requests} answers, {made} payments"
                     runs[path].append(result)
             print(f"\n{label}\n{header}")
             best = {path: median(results) for path, results in runs.items()}

@@ -39,6 +39,11 @@ def create_app() -> FastAPI:
         lifespan=_lifespan,
     )
     install_error_handlers(app)
+    # The domains' API routes are matched first: they carry the traffic, and a request is matched
+    # against the routes in order (the docs, the static mounts and the pages come after).
+    for domain in DOMAINS:
+        for router in domain.routers:
+            app.include_router(router)
     install_pages(app)
     settings = get_settings()
     app.add_middleware(
@@ -47,8 +52,5 @@ def create_app() -> FastAPI:
     app.include_router(health.router)
     app.include_router(auth_api.router)
     app.include_router(auth_api.json_router)
-    for domain in DOMAINS:
-        for router in domain.routers:
-            app.include_router(router)
 
     return app

@@ -10,6 +10,7 @@ from typing import Annotated, Any, TypeVar, cast
 import psycopg
 from fastapi import Depends
 from fastapi.concurrency import run_in_threadpool
+from psycopg.rows import RowFactory
 from sqlalchemy import DateTime, Engine, MetaData, create_engine, event, func
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import (
@@ -128,6 +129,19 @@ async def get_session() -> AsyncIterator[Session]:
         session.close()
 
 
+@contextmanager
+def request_session() -> Iterator[Session]:
+    """A session for a request whose whole work runs in one thread and commits itself (a money POST).
+
+    It does what `DbSession` does without being a FastAPI dependency: a generator dependency costs the
+    event loop an exit stack and two thread hand-offs per request, about a tenth of a payment's API time.
+    Whatever is left uncommitted (an error) is rolled back when the session closes.
+    """
+    with SessionLocal() as session:
+        session.info["hanoipay.relay_after_commit"] = False
+        yield session
+
+
 def _end(session: Session, *, commit: bool) -> None:
     try:
         if commit:
@@ -142,20 +156,28 @@ DbSession = Annotated[Session, Depends(get_session, scope="function")]
 
 
 def execute(
-    session: Session, sql: str, params: Sequence[Any] | Mapping[str, Any] | None = None
+    session: Session,
+    sql: str,
+    params: Sequence[Any] | Mapping[str, Any] | None = None,
+    *,
+    row_factory: RowFactory[Any] | None = None,
 ) -> psycopg.Cursor[Any]:
     """Run hand-written SQL on the session's own connection, in its transaction.
 
     For the hot paths (a payment, its ledger entry, its event): the statement is prepared once per
     connection by the server and then only executed, with none of the ORM's per-statement work. Whatever
-    such a statement writes is not in the session's identity map; callers keep the two apart.
+    such a statement writes is not in the session's identity map; callers keep the two apart. With
+    `row_factory=psycopg.rows.dict_row`, rows come as column → value dictionaries, their names read once
+    from the result (the cursor's `description` would build a column object per column on every call).
     """
     driver: psycopg.Connection[Any] | None = session.info.get(_DRIVER)
     if driver is None:
         driver = session.connection().connection.driver_connection
         session.info[_DRIVER] = driver
     assert driver is not None
-    return driver.execute(sql, params, prepare=True)
+    if row_factory is None:
+        return driver.execute(sql, params, prepare=True)
+    return driver.cursor(row_factory=row_factory).execute(sql, params, prepare=True)
 
 
 _DRIVER = "hanoipay.driver_connection"

@@ -22,7 +22,7 @@ from sqlalchemy import delete, func
 from sqlalchemy.orm import Session
 
 from hanoipay.auth.service import Principal
-from hanoipay.db import execute
+from hanoipay.db import execute, request_session
 from hanoipay.errors import PROBLEM_JSON, HanoiPayError, problem_body
 from hanoipay.settings import get_settings
 from payments.exceptions import IdempotencyKeyReused, InvalidIdempotencyKey
@@ -100,22 +100,36 @@ def _render(document: Any) -> bytes:
 
 
 def run_idempotent(
+    who: Principal,
+    request: Request,
+    key: str | None,
+    body: BaseModel | None,
+    work: Callable[[Session], BaseModel],
+    *,
+    status_code: int = 200,
+    keep_on: type[HanoiPayError] | None = None,
+) -> Response:
+    """Run `work` once per (caller, key) in the request's own session; replay the stored answer for retries.
+
+    A refusal undoes everything `work` wrote, except a `keep_on` error (a payment that failed), whose
+    changes (the intent with its `last_payment_error`) are kept and committed with the refusal, as Stripe
+    does. With a key, the refusal is stored for the key in a fresh transaction, so a retry replays it.
+    The session is opened and committed here, in the endpoint's thread (see `hanoipay.db.request_session`).
+    """
+    with request_session() as session:
+        return _run_once(session, who, request, key, body, work, status_code, keep_on)
+
+
+def _run_once(
     session: Session,
     who: Principal,
     request: Request,
     key: str | None,
     body: BaseModel | None,
-    work: Callable[[], BaseModel],
-    *,
-    status_code: int = 200,
-    keep_on: type[HanoiPayError] | None = None,
+    work: Callable[[Session], BaseModel],
+    status_code: int,
+    keep_on: type[HanoiPayError] | None,
 ) -> Response:
-    """Run `work` once per (caller, key); replay its stored response for retries with the same body.
-
-    A refusal undoes everything `work` wrote, except a `keep_on` error (a payment that failed), whose
-    changes (the intent with its `last_payment_error`) are kept and committed with the refusal, as Stripe
-    does. With a key, the refusal is stored for the key in a fresh transaction, so a retry replays it.
-    """
     fingerprint = None
     if key is not None:
         if not _KEY_PATTERN.match(key):
@@ -125,7 +139,9 @@ def run_idempotent(
         if existing is not None:
             return _answer_for(existing, fingerprint)
     try:
-        content = work().model_dump_json().encode()  # the bytes `_render` would make, in pydantic's core
+        content = (
+            work(session).model_dump_json().encode()
+        )  # the bytes `_render` would make, in pydantic's core
     except HanoiPayError as error:
         kept = keep_on is not None and isinstance(error, keep_on)
         if error.status >= 500 or (key is None and not kept):
@@ -138,7 +154,6 @@ def run_idempotent(
         content, status_code = _render(problem_body(error)), error.status
     if key is not None:
         execute(session, _STORE, (status_code, content, who.id, key))
-    # The request's commit, here in the endpoint's own thread rather than in one more hand-off to a thread.
     session.commit()
     media_type = PROBLEM_JSON if status_code >= 400 else "application/json"
     return Response(content, status_code=status_code, media_type=media_type)

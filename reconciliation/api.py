@@ -287,18 +287,18 @@ def resolve_case(
     case_id: str,
     body: CaseResolve,
     request: Request,
-    session: DbSession,
     who: Caller,
     idempotency_key: IdempotencyHeader = None,
 ) -> Response:
     """Resolve the case once, posting the correcting ledger entries its resolution calls for."""
     return run_idempotent(
-        session,
         who,
         request,
         idempotency_key,
         body,
-        lambda: case_detail(session, cases.resolve(session, who, case_id, body.resolution, body.note)),
+        lambda session: case_detail(
+            session, cases.resolve(session, who, case_id, body.resolution, body.note)
+        ),
     )
 
 

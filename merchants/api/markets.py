@@ -4,6 +4,7 @@ from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
+from sqlalchemy.orm import Session
 
 from hanoipay.auth.deps import Caller
 from hanoipay.auth.service import RoleNotAllowed
@@ -133,13 +134,12 @@ def start_sale(
     stall_id: str,
     body: SaleCreate,
     request: Request,
-    session: DbSession,
     who: Caller,
     idempotency_key: IdempotencyHeader = None,
 ) -> Response:
     """A dynamic VietQR code for one sale (owner, cashier): the bank app fills amount and reference."""
 
-    def work() -> SaleOut:
+    def work(session: Session) -> SaleOut:
         intent = markets.start_sale(session, who, stall_id, amount=body.amount, description=body.description)
         action = intent.next_action or {}
         assert intent.reference is not None
@@ -155,7 +155,7 @@ def start_sale(
             expires_at=intent.expires_at,
         )
 
-    return run_idempotent(session, who, request, idempotency_key, body, work, status_code=201)
+    return run_idempotent(who, request, idempotency_key, body, work, status_code=201)
 
 
 @router.get("/stalls/{stall_id}/summary", responses=errors(StallNotFound))
@@ -190,18 +190,16 @@ def list_transfers(
 def confirm_transfer(
     transfer_id: str,
     request: Request,
-    session: DbSession,
     who: Caller,
     idempotency_key: IdempotencyHeader = None,
 ) -> Response:
     """The vendor confirms a transfer to the stall's code as a sale (owner, cashier); it is paid to them."""
     return run_idempotent(
-        session,
         who,
         request,
         idempotency_key,
         None,
-        lambda: TransferOut.model_validate(markets.confirm_transfer(session, who, transfer_id)),
+        lambda session: TransferOut.model_validate(markets.confirm_transfer(session, who, transfer_id)),
     )
 
 
@@ -214,18 +212,16 @@ def return_transfer(
     transfer_id: str,
     body: TransferReturn,
     request: Request,
-    session: DbSession,
     who: Caller,
     idempotency_key: IdempotencyHeader = None,
 ) -> Response:
     """The vendor sends a transfer it does not recognise back to the payer (owner, cashier)."""
     return run_idempotent(
-        session,
         who,
         request,
         idempotency_key,
         body,
-        lambda: TransferOut.model_validate(
+        lambda session: TransferOut.model_validate(
             markets.return_transfer(session, who, transfer_id, reason=body.reason)
         ),
     )

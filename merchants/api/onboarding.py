@@ -82,18 +82,16 @@ def merchant_out(view: MerchantView) -> MerchantOut:
 def create_merchant(
     body: MerchantCreate,
     request: Request,
-    session: DbSession,
     who: Caller,
     idempotency_key: IdempotencyHeader = None,
 ) -> Response:
     """Register a merchant (admin), unverified until finance checks it; an Idempotency-Key makes it once."""
     return run_idempotent(
-        session,
         who,
         request,
         idempotency_key,
         body,
-        lambda: merchant_out(onboarding.register_merchant(session, who, **body.model_dump())),
+        lambda session: merchant_out(onboarding.register_merchant(session, who, **body.model_dump())),
         status_code=201,
     )
 

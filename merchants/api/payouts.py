@@ -34,18 +34,16 @@ End = Annotated[date, Query(alias="to", description="Last business day (Hanoi), 
 def run_settlement(
     merchant_id: str,
     request: Request,
-    session: DbSession,
     who: Caller,
     idempotency_key: IdempotencyHeader = None,
 ) -> Response:
     """Run today's settlement of a merchant now (finance); a second run the same day returns the first."""
     return run_idempotent(
-        session,
         who,
         request,
         idempotency_key,
         None,
-        lambda: SettlementOut.model_validate(settlement.run_settlement(session, who, merchant_id)),
+        lambda session: SettlementOut.model_validate(settlement.run_settlement(session, who, merchant_id)),
     )
 
 

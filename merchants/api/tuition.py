@@ -151,7 +151,6 @@ def generate_invoices(
     school_id: str,
     schedule_id: str,
     request: Request,
-    session: DbSession,
     who: Caller,
     body: GenerateInvoices | None = None,
     idempotency_key: IdempotencyHeader = None,
@@ -159,12 +158,11 @@ def generate_invoices(
     """Bill the schedule's term to every student (or some classes) not billed for it yet."""
     body = body or GenerateInvoices()
     return run_idempotent(
-        session,
         who,
         request,
         idempotency_key,
         body,
-        lambda: Generated(
+        lambda session: Generated(
             created=invoices.generate_invoices(session, who, school_id, schedule_id, class_ids=body.class_ids)
         ),
     )
@@ -300,18 +298,16 @@ def pay(
     invoice_id: str,
     body: InvoicePay,
     request: Request,
-    session: DbSession,
     who: Caller,
     idempotency_key: IdempotencyHeader = None,
 ) -> Response:
     """Pay an invoice by wallet (at once), VietQR (a code to scan) or card; all that is left by default."""
     return run_idempotent(
-        session,
         who,
         request,
         idempotency_key,
         body,
-        lambda: PaymentIntentOut.model_validate(
+        lambda session: PaymentIntentOut.model_validate(
             pay_invoice(
                 session,
                 who,

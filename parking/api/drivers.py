@@ -5,6 +5,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import AwareDatetime
+from sqlalchemy.orm import Session
 
 from hanoipay.auth.deps import Caller
 from hanoipay.auth.service import RoleNotAllowed
@@ -152,17 +153,16 @@ def create_quote(body: QuoteCreate, session: DbSession, who: Caller) -> QuoteOut
 def start_session(
     body: SessionCreate,
     request: Request,
-    session: DbSession,
     who: Caller,
     idempotency_key: IdempotencyHeader = None,
 ) -> Response:
     """Start a session on a quote for a plate, paid by wallet or card (a hold) or VietQR (a transfer)."""
 
-    def work() -> SessionOut:
+    def work(session: Session) -> SessionOut:
         psn = sessions.start_session(session, who, **body.model_dump())
         return session_out(session, psn)
 
-    return run_idempotent(session, who, request, idempotency_key, body, work, status_code=201)
+    return run_idempotent(who, request, idempotency_key, body, work, status_code=201)
 
 
 @router.get("/sessions")
@@ -193,17 +193,16 @@ def extend_session(
     session_id: str,
     body: SessionExtend,
     request: Request,
-    session: DbSession,
     who: Caller,
     idempotency_key: IdempotencyHeader = None,
 ) -> Response:
     """Add minutes before the paid time runs out, paying the difference."""
 
-    def work() -> SessionOut:
+    def work(session: Session) -> SessionOut:
         psn = sessions.extend_session(session, who, session_id, minutes=body.minutes)
         return session_out(session, psn)
 
-    return run_idempotent(session, who, request, idempotency_key, body, work)
+    return run_idempotent(who, request, idempotency_key, body, work)
 
 
 @router.post(
@@ -214,16 +213,15 @@ def extend_session(
 def end_session(
     session_id: str,
     request: Request,
-    session: DbSession,
     who: Caller,
     idempotency_key: IdempotencyHeader = None,
 ) -> Response:
     """End the session now: the time used is charged, the rest released or refunded, an overstay charged."""
 
-    def work() -> SessionOut:
+    def work(session: Session) -> SessionOut:
         return session_out(session, sessions.end_session(session, who, session_id))
 
-    return run_idempotent(session, who, request, idempotency_key, None, work)
+    return run_idempotent(who, request, idempotency_key, None, work)
 
 
 @router.get("/sessions/{session_id}/receipt", responses=errors(SessionNotFound))

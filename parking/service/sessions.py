@@ -4,6 +4,7 @@ import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from psycopg.rows import dict_row
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -151,12 +152,9 @@ def start_session(
         "now": now,
         "timers_job": timers.SCHEDULE,
     }
-    cursor = execute(session, _START, params)
-    started = cursor.fetchone()
-    if started is None:
+    row = execute(session, _START, params, row_factory=dict_row).fetchone()
+    if row is None:
         raise _why_not(session, who, quote_id, plate, now)
-    assert cursor.description is not None
-    row = dict(zip((column.name for column in cursor.description), started, strict=True))
     timers_outbox_id, timers_kwargs = row.pop("timers_outbox_id"), row.pop("timers_kwargs")
     psn = attached(session, ParkingSession, row.items())
     if timers_outbox_id is not None:

@@ -69,18 +69,16 @@ def _intent_out(intent: object) -> PaymentIntentOut:
 def create_intent(
     body: PaymentIntentCreate,
     request: Request,
-    session: DbSession,
     who: Caller,
     idempotency_key: IdempotencyHeader = None,
 ) -> Response:
     """Create a payment intent for a purpose; with `confirm: true`, pay it at once."""
     return run_idempotent(
-        session,
         who,
         request,
         idempotency_key,
         body,
-        lambda: _intent_out(intents.create_intent(session, who, **body.model_dump())),
+        lambda session: _intent_out(intents.create_intent(session, who, **body.model_dump())),
         status_code=201,
         keep_on=PaymentFailed,
     )
@@ -119,7 +117,6 @@ def get_intent(intent_id: str, session: DbSession, who: Caller) -> PaymentIntent
 def confirm_intent(
     intent_id: str,
     request: Request,
-    session: DbSession,
     who: Caller,
     body: PaymentIntentConfirm | None = None,
     idempotency_key: IdempotencyHeader = None,
@@ -127,12 +124,11 @@ def confirm_intent(
     """Confirm an intent with a payment method; a wallet pays at once or authorizes for manual capture."""
     body = body or PaymentIntentConfirm()
     return run_idempotent(
-        session,
         who,
         request,
         idempotency_key,
         body,
-        lambda: _intent_out(intents.confirm_intent(session, who, intent_id, **body.model_dump())),
+        lambda session: _intent_out(intents.confirm_intent(session, who, intent_id, **body.model_dump())),
         keep_on=PaymentFailed,
     )
 
@@ -146,7 +142,6 @@ def confirm_intent(
 def capture_intent(
     intent_id: str,
     request: Request,
-    session: DbSession,
     who: Caller,
     body: PaymentIntentCapture | None = None,
     idempotency_key: IdempotencyHeader = None,
@@ -154,12 +149,13 @@ def capture_intent(
     """Capture an authorized intent, in whole or in part; the rest is released."""
     body = body or PaymentIntentCapture()
     return run_idempotent(
-        session,
         who,
         request,
         idempotency_key,
         body,
-        lambda: _intent_out(intents.capture_intent(session, who, intent_id, amount=body.amount_to_capture)),
+        lambda session: _intent_out(
+            intents.capture_intent(session, who, intent_id, amount=body.amount_to_capture)
+        ),
     )
 
 
@@ -172,7 +168,6 @@ def capture_intent(
 def cancel_intent(
     intent_id: str,
     request: Request,
-    session: DbSession,
     who: Caller,
     body: PaymentIntentCancel | None = None,
     idempotency_key: IdempotencyHeader = None,
@@ -180,12 +175,13 @@ def cancel_intent(
     """Cancel an intent that has not succeeded; an authorization is voided."""
     body = body or PaymentIntentCancel()
     return run_idempotent(
-        session,
         who,
         request,
         idempotency_key,
         body,
-        lambda: _intent_out(intents.cancel_intent(session, who, intent_id, reason=body.cancellation_reason)),
+        lambda session: _intent_out(
+            intents.cancel_intent(session, who, intent_id, reason=body.cancellation_reason)
+        ),
     )
 
 
@@ -202,18 +198,16 @@ def cancel_intent(
 def create_refund(
     body: RefundCreate,
     request: Request,
-    session: DbSession,
     who: Caller,
     idempotency_key: IdempotencyHeader = None,
 ) -> Response:
     """Refund part or all of a succeeded intent."""
     return run_idempotent(
-        session,
         who,
         request,
         idempotency_key,
         body,
-        lambda: RefundOut.model_validate(
+        lambda session: RefundOut.model_validate(
             refunds.create_refund(session, who, body.payment_intent, amount=body.amount, reason=body.reason)
         ),
         status_code=201,

@@ -1,6 +1,7 @@
 """HTTP API of wallets: open, read, and manual top-ups recorded by finance."""
 
 from fastapi import APIRouter, Depends, Request, Response
+from sqlalchemy.orm import Session
 
 from hanoipay.auth.deps import Caller
 from hanoipay.auth.service import RoleNotAllowed
@@ -71,15 +72,14 @@ def manual_topup(
     wallet_id: str,
     body: ManualTopupCreate,
     request: Request,
-    session: DbSession,
     who: Caller,
     idempotency_key: IdempotencyHeader = None,
 ) -> Response:
     """Record money received outside the platform into a wallet, with a reason (finance)."""
 
-    def work() -> PaymentIntentOut:
+    def work(session: Session) -> PaymentIntentOut:
         return PaymentIntentOut.model_validate(
             topups.record_manual_topup(session, who, wallet_id, amount=body.amount, reason=body.reason)
         )
 
-    return run_idempotent(session, who, request, idempotency_key, body, work, status_code=201)
+    return run_idempotent(who, request, idempotency_key, body, work, status_code=201)

@@ -54,16 +54,15 @@ def _card_out(session: DbSession, card: object) -> CardOut:
     },
 )
 def open_card(
-    body: CardIn, request: Request, session: DbSession, who: Caller, idempotency_key: IdempotencyHeader = None
+    body: CardIn, request: Request, who: Caller, idempotency_key: IdempotencyHeader = None
 ) -> Response:
     """Open a virtual card paid from the caller's wallet (customers)."""
     return run_idempotent(
-        session,
         who,
         request,
         idempotency_key,
         body,
-        lambda: _card_out(session, cards.open_card(session, who, **body.model_dump())),
+        lambda session: _card_out(session, cards.open_card(session, who, **body.model_dump())),
         status_code=201,
     )
 

@@ -5,6 +5,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from hanoipay.auth.deps import Caller
 from hanoipay.db import DbSession
@@ -51,18 +52,16 @@ def buy_pass(
     card_id: str,
     body: PassIn,
     request: Request,
-    session: DbSession,
     who: Caller,
     idempotency_key: IdempotencyHeader = None,
 ) -> Response:
     """Buy a pass (a day ticket, a monthly pass) for the card from its wallet, through the payment core."""
     return run_idempotent(
-        session,
         who,
         request,
         idempotency_key,
         body,
-        lambda: PassOut.model_validate(
+        lambda session: PassOut.model_validate(
             passes.buy_pass(session, who, card_id, product_id=body.product_id, starts_on=body.starts_on)
         ),
         status_code=201,
@@ -134,12 +133,12 @@ def cap_progress(
     },
 )
 def pay_debt(
-    card_id: str, request: Request, session: DbSession, who: Caller, idempotency_key: IdempotencyHeader = None
+    card_id: str, request: Request, who: Caller, idempotency_key: IdempotencyHeader = None
 ) -> Response:
     """Pay what the card owes from its wallet, in full; the card leaves the deny list at once."""
 
-    def work() -> ChargeRunOut:
+    def work(session: Session) -> ChargeRunOut:
         run = charging.pay_debt(session, who, card_id)
         return ChargeRunOut(days=run.days, charged=run.charged, refunded=run.refunded)
 
-    return run_idempotent(session, who, request, idempotency_key, None, work)
+    return run_idempotent(who, request, idempotency_key, None, work)
