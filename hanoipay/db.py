@@ -205,6 +205,18 @@ def attached(session: Session, cls: type[T], row: Iterable[tuple[str, Any]]) -> 
     return obj
 
 
+def locked(session: Session, cls: type[T], row: Mapping[str, Any] | None) -> T | None:
+    """The object of a row a hand-written `SELECT * ... FOR UPDATE` has just read and locked: attached
+    as loaded (see `attached`), or, when the session holds that object already, that object with the
+    locked row's values read into it."""
+    if row is None:
+        return None
+    identity = session.identity_key(cls, tuple(row[c.name] for c in sa_inspect(cls).primary_key))
+    if identity in session.identity_map:
+        return session.get(cls, identity[1], populate_existing=True)
+    return attached(session, cls, row.items())
+
+
 @cache
 def column_keys(cls: type[Base]) -> dict[str, str]:
     """Column name → mapped attribute name (`metadata` → `metadata_`), for hand-written SQL."""

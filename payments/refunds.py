@@ -2,10 +2,12 @@
 
 import logging
 
+from psycopg.rows import dict_row
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hanoipay.auth.service import Principal
+from hanoipay.db import attached, execute
 from hanoipay.ids import new_id
 from payments import events, ledger
 from payments.exceptions import AmountExceedsRefundable, IntentNotFound, IntentNotRefundable, RefundNotFound
@@ -17,6 +19,15 @@ from payments.purposes import get_purpose
 from payments.transitions import intent_data, settlement_lines
 
 log = logging.getLogger(__name__)
+
+
+# Written at once, by hand (see `hanoipay.db.execute`): the reversal's entry and a provider's payout
+# refer to its row.
+_INSERT_REFUND = """
+INSERT INTO refund (id, intent_id, amount, currency, fee_refunded, status, reason, created_by)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
+RETURNING *
+"""
 
 
 def create_refund(
@@ -42,18 +53,23 @@ def create_refund(
     fee_refunded = prorated(
         intent.fee_amount, intent.amount_refunded + amount, intent.amount_received
     ) - prorated(intent.fee_amount, intent.amount_refunded, intent.amount_received)
-    refund = Refund(
-        id=new_id("re"),
-        intent_id=intent.id,
-        amount=amount,
-        currency=intent.currency,
-        fee_refunded=fee_refunded,
-        status=RefundStatus.PENDING,
-        reason=reason,
-        created_by=who.id,
-    )
-    session.add(refund)
-    session.flush()
+    row = execute(
+        session,
+        _INSERT_REFUND,
+        (
+            new_id("re"),
+            intent.id,
+            amount,
+            intent.currency,
+            fee_refunded,
+            RefundStatus.PENDING,
+            reason,
+            who.id,
+        ),
+        row_factory=dict_row,
+    ).fetchone()
+    assert row is not None
+    refund = attached(session, Refund, row.items())
     provider = get_provider(intent.provider)
     refund.status = provider.refund(session, intent, refund)
     _post_reversal(session, intent, refund)

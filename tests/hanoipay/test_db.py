@@ -1,8 +1,10 @@
-"""Rows written by hand-written SQL become session objects as if the ORM had loaded them."""
+"""Rows written or locked by hand-written SQL become session objects as if the ORM had loaded them."""
 
+from psycopg.rows import dict_row
 from sqlalchemy import event, select
+from sqlalchemy.orm import Session
 
-from hanoipay.db import attached, execute, get_engine, job_session
+from hanoipay.db import attached, execute, get_engine, job_session, locked
 from hanoipay.jobs import OutboxMessage
 
 
@@ -41,3 +43,29 @@ def test_an_attached_row_is_stored_loaded_and_tracked_like_a_loaded_one():
     with job_session() as session:
         stored = session.scalars(select(OutboxMessage).where(OutboxMessage.job == "tests.attached")).one()
         assert stored.last_error == "changed after attaching"
+
+
+def _lock(session: Session, message_id: int) -> OutboxMessage | None:
+    row = execute(
+        session, "SELECT * FROM outbox WHERE id = %s FOR UPDATE", (message_id,), row_factory=dict_row
+    ).fetchone()
+    return locked(session, OutboxMessage, row)
+
+
+def test_a_locked_row_is_the_session_s_object_with_the_row_s_values():
+    with job_session() as session:
+        session.add(message := OutboxMessage(job="tests.locked", kwargs={}))
+    with job_session() as session:
+        mine = _lock(session, message.id)
+        assert mine is not None
+        assert mine in session
+        assert not session.dirty
+        assert mine.job == "tests.locked"
+        assert _lock(session, -1) is None
+    with job_session() as session:
+        held = session.get(OutboxMessage, message.id)
+        assert held is not None
+        execute(session, "UPDATE outbox SET last_error = 'changed by hand' WHERE id = %s", (message.id,))
+        # The session holds the object already: it is the one returned, with the row's values read in.
+        assert _lock(session, message.id) is held
+        assert held.last_error == "changed by hand"

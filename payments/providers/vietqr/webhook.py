@@ -26,11 +26,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from psycopg.rows import dict_row
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, ValidationError
 from sqlalchemy import select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
+from hanoipay.db import attached, execute, locked
 from hanoipay.ids import new_id
 from hanoipay.settings import get_settings
 from hanoipay.validation import describe, unstorable_paths
@@ -156,6 +157,19 @@ def references_in(description: str) -> list[str]:
     return [match.group(1) for match in _REFERENCE.finditer(normalised)]
 
 
+# A notification's two statements on the webhook's hot path, hand-written (see `hanoipay.db.execute`):
+# the transfer recorded once per bank transaction id, and the intent its description names, locked.
+_RECORD = """
+INSERT INTO bank_transaction (id, bank_txn_id, account, amount, currency, description, occurred_at,
+    counter_bank_bin, counter_account, status)
+VALUES (%(id)s, %(bank_txn_id)s, %(account)s, %(amount)s, %(currency)s, %(description)s, %(occurred_at)s,
+    %(counter_bank_bin)s, %(counter_account)s, %(status)s)
+ON CONFLICT (bank_txn_id) DO NOTHING
+RETURNING *
+"""
+_INTENT_BY_REFERENCE = "SELECT * FROM payment_intent WHERE reference = ANY(%s) LIMIT 1 FOR UPDATE"
+
+
 def apply_notification(session: Session, note: BankNotification) -> dict[str, Any]:
     """Record the transfer once, post it, and apply it to the intent its reference names.
 
@@ -165,23 +179,24 @@ def apply_notification(session: Session, note: BankNotification) -> dict[str, An
         raise UnknownCollectionAccount(
             f"Account {note.account} is not one the platform collects on; the transfer was not applied."
         )
-    txn = session.scalars(
-        pg_insert(BankTransaction)
-        .values(
-            id=new_id("btx"),
-            bank_txn_id=note.transaction_id,
-            account=note.account,
-            amount=note.amount,
-            currency=note.currency,
-            description=note.description,
-            occurred_at=note.occurred_at,
-            counter_bank_bin=note.counter_bank_bin,
-            counter_account=note.counter_account,
-            status=BankTransactionStatus.RECEIVED,
-        )
-        .on_conflict_do_nothing(index_elements=["bank_txn_id"])
-        .returning(BankTransaction)
-    ).first()
+    recorded = execute(
+        session,
+        _RECORD,
+        {
+            "id": new_id("btx"),
+            "bank_txn_id": note.transaction_id,
+            "account": note.account,
+            "amount": note.amount,
+            "currency": note.currency,
+            "description": note.description,
+            "occurred_at": note.occurred_at,
+            "counter_bank_bin": note.counter_bank_bin,
+            "counter_account": note.counter_account,
+            "status": BankTransactionStatus.RECEIVED,
+        },
+        row_factory=dict_row,
+    ).fetchone()
+    txn = attached(session, BankTransaction, recorded.items()) if recorded is not None else None
     if txn is None:
         return {"received": True, "duplicate": True}
     receipts = ledger.receipts_account(session, "vietqr", note.currency)
@@ -196,13 +211,8 @@ def apply_notification(session: Session, note: BankNotification) -> dict[str, An
         ],
     )
     refs = references_in(note.description)
-    intent = (
-        session.scalars(
-            select(PaymentIntent).where(PaymentIntent.reference.in_(refs)).with_for_update().limit(1)
-        ).first()
-        if refs
-        else None
-    )
+    named = execute(session, _INTENT_BY_REFERENCE, (refs,), row_factory=dict_row).fetchone() if refs else None
+    intent = locked(session, PaymentIntent, named)
     if intent is not None or not any(c.claim(session, txn) for c in _collectors.values()):
         _apply(session, txn, intent)
     return {"received": True, "duplicate": False, "status": txn.status, "payment_intent": txn.intent_id}
