@@ -1,7 +1,7 @@
 """The database: one engine per process, sessions owned by the request or the job, one commit each."""
 
 import os
-from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import cache
@@ -46,6 +46,8 @@ class CreatedAt:
 
     created_at: Mapped[datetime] = mapped_column(default=lambda: datetime.now(UTC), server_default=func.now())
 
+
+R = TypeVar("R")
 
 SessionLocal = sessionmaker(expire_on_commit=False, autoflush=False)
 _engine: Engine | None = None
@@ -140,6 +142,15 @@ def request_session() -> Iterator[Session]:
     with SessionLocal() as session:
         session.info["hanoipay.relay_after_commit"] = False
         yield session
+
+
+def committed(work: Callable[[Session], R]) -> R:
+    """Run a request's whole work in its own session (`request_session`) and commit it, all in the
+    endpoint's thread: for the provider webhooks, which carry a city's transfers."""
+    with request_session() as session:
+        result = work(session)
+        session.commit()
+        return result
 
 
 def _end(session: Session, *, commit: bool) -> None:

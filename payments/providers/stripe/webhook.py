@@ -20,7 +20,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
 from hanoipay.auth.service import Principal, Role
-from hanoipay.db import DbSession
+from hanoipay.db import committed
 from hanoipay.errors import Conflict, HanoiPayError
 from hanoipay.http import errors, raw_body
 from hanoipay.settings import get_settings
@@ -130,12 +130,11 @@ class WebhookReceipt(BaseModel):
     responses=errors(InvalidSignature, MalformedWebhook, ProviderNotConfigured, RefundBeforePayment),
 )
 def stripe_webhook(
-    body: Annotated[bytes, Depends(raw_body)],
-    session: DbSession,
-    stripe_signature: Annotated[str | None, Header()] = None,
+    body: Annotated[bytes, Depends(raw_body)], stripe_signature: Annotated[str | None, Header()] = None
 ) -> WebhookReceipt:
     """Stripe's signed notification about a card payment or a refund; each event is applied once."""
-    return WebhookReceipt(duplicate=not apply_event(session, verify_webhook(body, stripe_signature)))
+    event = verify_webhook(body, stripe_signature)
+    return WebhookReceipt(duplicate=not committed(lambda session: apply_event(session, event)))
 
 
 def apply_event(session: Session, event: WebhookEvent) -> bool:

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from hanoipay.auth.deps import Caller
 from hanoipay.auth.service import Role, RoleNotAllowed
-from hanoipay.db import DbSession
+from hanoipay.db import DbSession, committed
 from hanoipay.errors import Conflict, InvalidRequest
 from hanoipay.http import errors, raw_body, require_json
 from hanoipay.settings import get_settings
@@ -115,27 +115,25 @@ class PayoutResults(BaseModel):
     tags=["webhooks"],
     responses=errors(InvalidSignature, MalformedWebhook, UnknownCollectionAccount),
 )
-def bank_webhook(
-    request: Request, body: Annotated[bytes, Depends(raw_body)], session: DbSession
-) -> dict[str, Any]:
+def bank_webhook(request: Request, body: Annotated[bytes, Depends(raw_body)]) -> dict[str, Any]:
     """The bank's signed "balance changed" notification; each bank transaction is applied once."""
     webhook.verify_signature(request.headers.get(webhook.SIGNATURE_HEADER), body)
-    return webhook.apply_notification(session, webhook.parse_notification(body))
+    note = webhook.parse_notification(body)
+    return committed(lambda session: webhook.apply_notification(session, note))
 
 
 @router.post(
     "/webhooks/bank/payouts", tags=["webhooks"], responses=errors(InvalidSignature, MalformedWebhook)
 )
-def bank_payout_webhook(
-    request: Request, body: Annotated[bytes, Depends(raw_body)], session: DbSession
-) -> dict[str, Any]:
+def bank_payout_webhook(request: Request, body: Annotated[bytes, Depends(raw_body)]) -> dict[str, Any]:
     """The bank's signed report of which transfers of a payout file went through and which failed."""
     webhook.verify_signature(request.headers.get(webhook.SIGNATURE_HEADER), body)
     try:
         report = PayoutResults.model_validate_json(body)
     except ValueError as exc:
         raise MalformedWebhook(f"The payout report is not valid: {str(exc)[:300]}") from None
-    return {"received": True, "payouts": payouts.apply_results(session, report.results)}
+    applied = committed(lambda session: payouts.apply_results(session, report.results))
+    return {"received": True, "payouts": applied}
 
 
 @router.get(
