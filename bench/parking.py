@@ -37,9 +37,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import BenchServers, hanoipay_api, start
 from bench.payments import ADMIN, PRICE, make_merchants, make_payers, run_threads
 from hanoipay.auth.service import create_user, issue_token
-from hanoipay.db import job_session
+from hanoipay.db import RELAY_AFTER_COMMIT, job_session
 from hanoipay.ids import new_id
-from hanoipay.jobs import RELAY_AFTER_COMMIT
 from hanoipay.settings import get_settings
 from merchants.service.onboarding import register_merchant
 from parking import loader

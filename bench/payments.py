@@ -39,9 +39,8 @@ from bench.common import (
 )
 from hanoipay.auth.models import User
 from hanoipay.auth.service import Principal, create_user, issue_token
-from hanoipay.db import job_session
+from hanoipay.db import RELAY_AFTER_COMMIT, job_session
 from hanoipay.ids import new_id
-from hanoipay.jobs import RELAY_AFTER_COMMIT
 from hanoipay.settings import get_settings
 from payments import balances, intents, ledger
 from payments.merchants import open_payee

@@ -10,7 +10,7 @@ from typing import Annotated, Any, TypeVar, cast
 import psycopg
 from fastapi import Depends
 from fastapi.concurrency import run_in_threadpool
-from psycopg.rows import RowFactory
+from psycopg.rows import RowFactory, dict_row
 from sqlalchemy import DateTime, Engine, MetaData, create_engine, event, func
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import (
@@ -111,15 +111,25 @@ def job_session() -> Iterator[Session]:
             raise
 
 
+# A session whose info says False here leaves the outbox rows it commits to the relayers (`hanoipay.jobs`).
+RELAY_AFTER_COMMIT = "hanoipay.relay_after_commit"
+
+
+def _new_request_session() -> Session:
+    """A session for one HTTP request: its outbox rows are left to the relayers, so no request waits for
+    Redis."""
+    session = SessionLocal()
+    session.info[RELAY_AFTER_COMMIT] = False
+    return session
+
+
 async def get_session() -> AsyncIterator[Session]:
     """A session for one request, committed before the response is sent (see `DbSession`).
 
     Opening a session does no I/O, so this runs on the event loop; only the commit (or the rollback) is
-    handed to a thread. The outbox rows a request writes are left to the relayers, so the request never
-    waits for Redis.
+    handed to a thread.
     """
-    session = SessionLocal()
-    session.info["hanoipay.relay_after_commit"] = False
+    session = _new_request_session()
     try:
         yield session
     except BaseException:
@@ -127,7 +137,7 @@ async def get_session() -> AsyncIterator[Session]:
         raise
     if session.in_transaction():
         await run_in_threadpool(_end, session, commit=True)
-    else:  # the endpoint committed in its own thread already (see `payments.idempotency`)
+    else:  # the endpoint did nothing in it
         session.close()
 
 
@@ -139,8 +149,7 @@ def request_session() -> Iterator[Session]:
     event loop an exit stack and two thread hand-offs per request, about a tenth of a payment's API time.
     Whatever is left uncommitted (an error) is rolled back when the session closes.
     """
-    with SessionLocal() as session:
-        session.info["hanoipay.relay_after_commit"] = False
+    with _new_request_session() as session:
         yield session
 
 
@@ -216,16 +225,29 @@ def attached(session: Session, cls: type[T], row: Iterable[tuple[str, Any]]) -> 
     return obj
 
 
-def locked(session: Session, cls: type[T], row: Mapping[str, Any] | None) -> T | None:
-    """The object of a row a hand-written `SELECT * ... FOR UPDATE` has just read and locked: attached
-    as loaded (see `attached`), or, when the session holds that object already, that object with the
-    locked row's values read into it."""
+def inserted(session: Session, cls: type[T], sql: str, params: Sequence[Any] | Mapping[str, Any]) -> T | None:
+    """Run a hand-written `INSERT ... RETURNING *` and return its row as an object of `cls` attached as
+    stored (see `attached`); None when it inserted nothing (`ON CONFLICT DO NOTHING`)."""
+    row = execute(session, sql, params, row_factory=dict_row).fetchone()
+    return None if row is None else attached(session, cls, row.items())
+
+
+def locked(session: Session, cls: type[T], sql: str, params: Sequence[Any] | Mapping[str, Any]) -> T | None:
+    """Run a hand-written `SELECT * ... FOR UPDATE` of at most one row and return it as an object of
+    `cls`: attached as loaded (see `attached`) or, when the session holds that object already, that
+    object with the locked row's values read into it; None when no row matched."""
+    row = execute(session, sql, params, row_factory=dict_row).fetchone()
     if row is None:
         return None
-    identity = session.identity_key(cls, tuple(row[c.name] for c in sa_inspect(cls).primary_key))
+    identity = session.identity_key(cls, tuple(row[name] for name in _primary_key(cls)))
     if identity in session.identity_map:
         return session.get(cls, identity[1], populate_existing=True)
     return attached(session, cls, row.items())
+
+
+@cache
+def _primary_key(cls: type[Base]) -> tuple[str, ...]:
+    return tuple(column.name for column in sa_inspect(cls).primary_key)
 
 
 @cache

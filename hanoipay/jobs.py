@@ -25,7 +25,7 @@ from sqlalchemy import BigInteger, Index, String, Text, event, func, select, tex
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from hanoipay.db import Base, CreatedAt, SessionLocal, execute, get_engine
+from hanoipay.db import RELAY_AFTER_COMMIT, Base, CreatedAt, SessionLocal, execute, get_engine
 from hanoipay.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -108,7 +108,6 @@ class _Pending:
 
 # Set False on a session whose transaction must never wait for Redis (an API request): its rows are left to
 # the relayers. Sessions of jobs and commands relay their own rows right after they commit.
-RELAY_AFTER_COMMIT = "hanoipay.relay_after_commit"
 _PENDING = "hanoipay.outbox"
 _OUTBOX_INSERT = "INSERT INTO outbox (job, kwargs) VALUES (%s, %s) RETURNING id"
 

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -87,8 +86,7 @@ def get_intent(
     much Python as the rest of its reads.
     """
     if for_update:
-        row = execute(session, _LOCK_INTENT, (intent_id,), row_factory=dict_row).fetchone()
-        intent = locked(session, PaymentIntent, row)
+        intent = locked(session, PaymentIntent, _LOCK_INTENT, (intent_id,))
     else:
         intent = session.get(PaymentIntent, intent_id)
     if intent is None or not can_view(who, intent):

@@ -2,12 +2,11 @@
 
 import logging
 
-from psycopg.rows import dict_row
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hanoipay.auth.service import Principal
-from hanoipay.db import attached, execute
+from hanoipay.db import inserted
 from hanoipay.ids import new_id
 from payments import events, ledger
 from payments.exceptions import AmountExceedsRefundable, IntentNotFound, IntentNotRefundable, RefundNotFound
@@ -53,8 +52,9 @@ def create_refund(
     fee_refunded = prorated(
         intent.fee_amount, intent.amount_refunded + amount, intent.amount_received
     ) - prorated(intent.fee_amount, intent.amount_refunded, intent.amount_received)
-    row = execute(
+    refund = inserted(
         session,
+        Refund,
         _INSERT_REFUND,
         (
             new_id("re"),
@@ -66,10 +66,8 @@ def create_refund(
             reason,
             who.id,
         ),
-        row_factory=dict_row,
-    ).fetchone()
-    assert row is not None
-    refund = attached(session, Refund, row.items())
+    )
+    assert refund is not None
     provider = get_provider(intent.provider)
     refund.status = provider.refund(session, intent, refund)
     _post_reversal(session, intent, refund)

@@ -1,6 +1,5 @@
 """Rows written or locked by hand-written SQL become session objects as if the ORM had loaded them."""
 
-from psycopg.rows import dict_row
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
@@ -46,10 +45,7 @@ def test_an_attached_row_is_stored_loaded_and_tracked_like_a_loaded_one():
 
 
 def _lock(session: Session, message_id: int) -> OutboxMessage | None:
-    row = execute(
-        session, "SELECT * FROM outbox WHERE id = %s FOR UPDATE", (message_id,), row_factory=dict_row
-    ).fetchone()
-    return locked(session, OutboxMessage, row)
+    return locked(session, OutboxMessage, "SELECT * FROM outbox WHERE id = %s FOR UPDATE", (message_id,))
 
 
 def test_a_locked_row_is_the_session_s_object_with_the_row_s_values():

@@ -26,12 +26,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from psycopg.rows import dict_row
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, ValidationError
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from hanoipay.db import attached, execute, locked
+from hanoipay.db import inserted, locked
 from hanoipay.ids import new_id
 from hanoipay.settings import get_settings
 from hanoipay.validation import describe, unstorable_paths
@@ -179,8 +178,9 @@ def apply_notification(session: Session, note: BankNotification) -> dict[str, An
         raise UnknownCollectionAccount(
             f"Account {note.account} is not one the platform collects on; the transfer was not applied."
         )
-    recorded = execute(
+    txn = inserted(
         session,
+        BankTransaction,
         _RECORD,
         {
             "id": new_id("btx"),
@@ -194,9 +194,7 @@ def apply_notification(session: Session, note: BankNotification) -> dict[str, An
             "counter_account": note.counter_account,
             "status": BankTransactionStatus.RECEIVED,
         },
-        row_factory=dict_row,
-    ).fetchone()
-    txn = attached(session, BankTransaction, recorded.items()) if recorded is not None else None
+    )
     if txn is None:
         return {"received": True, "duplicate": True}
     receipts = ledger.receipts_account(session, "vietqr", note.currency)
@@ -211,8 +209,7 @@ def apply_notification(session: Session, note: BankNotification) -> dict[str, An
         ],
     )
     refs = references_in(note.description)
-    named = execute(session, _INTENT_BY_REFERENCE, (refs,), row_factory=dict_row).fetchone() if refs else None
-    intent = locked(session, PaymentIntent, named)
+    intent = locked(session, PaymentIntent, _INTENT_BY_REFERENCE, (refs,)) if refs else None
     if intent is not None or not any(c.claim(session, txn) for c in _collectors.values()):
         _apply(session, txn, intent)
     return {"received": True, "duplicate": False, "status": txn.status, "payment_intent": txn.intent_id}
