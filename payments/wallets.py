@@ -1,6 +1,8 @@
 """Stored-value wallets: one per person and currency, its money held in a checked ledger account."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -83,27 +85,38 @@ def wallet_ref(session: Session, wallet_id: str) -> WalletRef | None:
     return found
 
 
-_PAYEE_AND_WALLET = """
-SELECT m.id, m.currency, m.fee_bps, m.account_id, m.overpayment_policy,
-       w.id, w.owner_id, w.currency, w.account_id
+# What a payment reads of its merchant (as `m`) and its wallet (as `w`), in the order
+# `remember_payee_and_wallet` takes. A statement that already joins both can return these beside its own
+# columns, and the payment that follows in the transaction reads neither again.
+PAYEE_AND_WALLET_COLUMNS = (
+    "m.id, m.currency, m.fee_bps, m.account_id, m.overpayment_policy,"
+    " w.id, w.owner_id, w.currency, w.account_id"
+)
+_PAYEE_AND_WALLET = f"""
+SELECT {PAYEE_AND_WALLET_COLUMNS}
 FROM (VALUES (1)) AS one (n)
 LEFT JOIN merchant m ON m.id = %s
 LEFT JOIN wallet w ON w.id = %s
-"""
+"""  # noqa: S608 (the columns are the constant above)
 
 
 def read_payee_and_wallet(session: Session, merchant_id: str, wallet_id: str) -> None:
     """Read a payment's merchant and wallet in one round trip instead of two, for `payee` and `wallet_ref`
     to answer from; one that does not exist is left for them to refuse."""
-    payees, wallets = known_payees(session), _known_wallets(session)
-    if merchant_id in payees or wallet_id in wallets:
+    if merchant_id in known_payees(session) or wallet_id in _known_wallets(session):
         return
     row = execute(session, _PAYEE_AND_WALLET, (merchant_id, wallet_id)).fetchone()
     assert row is not None
+    remember_payee_and_wallet(session, row)
+
+
+def remember_payee_and_wallet(session: Session, row: Sequence[Any]) -> None:
+    """Keep, for the rest of the transaction, a merchant and a wallet read as `PAYEE_AND_WALLET_COLUMNS`
+    (either may be all NULL: nothing is kept of it)."""
     if row[0] is not None:
-        payees[merchant_id] = Payee(*row[:5])
+        known_payees(session)[row[0]] = Payee(*row[:5])
     if row[5] is not None:
-        wallets[wallet_id] = WalletRef(*row[5:])
+        _known_wallets(session)[row[5]] = WalletRef(*row[5:])
 
 
 def wallet_to_pay_from(session: Session, who: Principal, wallet_id: str) -> WalletRef:

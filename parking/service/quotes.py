@@ -1,7 +1,6 @@
 """Tariffs in force and binding quotes: the price a driver is shown is the price a session charges."""
 
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -17,14 +16,20 @@ from parking.tariffs import Priced, TariffRules, price_stay
 QUOTE_MINUTES = 10
 
 
-@lru_cache(maxsize=4096)
-def _parsed(version_id: str, rules_json: str) -> TariffRules:
-    return TariffRules.model_validate_json(rules_json)
+# A version's rules never change once loaded, and a version id is never reused: parsed once per process,
+# by id (a search prices ten zones; parsing their rules again was most of its Python).
+_parsed_rules: dict[str, TariffRules] = {}
+_MAX_PARSED = 4096
 
 
 def rules_of(version: TariffVersion) -> TariffRules:
-    """The version's rules, parsed once per process (a version's rules never change once loaded)."""
-    return _parsed(version.id, TariffRules.model_validate(version.rules).model_dump_json())
+    """The version's rules, parsed once per process."""
+    rules = _parsed_rules.get(version.id)
+    if rules is None:
+        if len(_parsed_rules) >= _MAX_PARSED:
+            _parsed_rules.clear()
+        rules = _parsed_rules[version.id] = TariffRules.model_validate(version.rules)
+    return rules
 
 
 def versions_in_force(

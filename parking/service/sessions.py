@@ -44,6 +44,7 @@ from parking.service import payments, timers
 from parking.service.quotes import price
 from payments import intents, transitions
 from payments.models import PaymentIntent
+from payments.wallets import PAYEE_AND_WALLET_COLUMNS, remember_payee_and_wallet
 
 
 def _now(now: datetime | None) -> datetime:
@@ -55,8 +56,10 @@ def _now(now: datetime | None) -> datetime:
 # quoted spot (or the zone's first free spot of the type, skipping rows another start holds) is occupied;
 # the session is inserted unless the plate or the spot has an open one; a session that starts now with an
 # end writes its timers' outbox row (see `timers.schedule_after_commit`). If any part finds nothing,
-# nothing is inserted and the caller's transaction is rolled back by the refusal `_why_not` raises.
-_START = """
+# nothing is inserted and the caller's transaction is rolled back by the refusal `_why_not` raises. It also
+# returns the zone operator and the wallet as the payment reads them, so the hold that follows in the same
+# transaction does not read them again.
+_START = f"""
 WITH quote AS (
     UPDATE parking_quote SET used_at = %(now)s
     WHERE id = %(quote_id)s AND driver_id = %(driver_id)s AND used_at IS NULL AND expires_at > %(now)s
@@ -97,9 +100,12 @@ RETURNING *
     FROM started WHERE remind_at IS NOT NULL AND covered_until IS NOT NULL
     RETURNING id, kwargs
 )
-SELECT started.*, timers.id AS timers_outbox_id, timers.kwargs AS timers_kwargs
+SELECT started.*, timers.id AS timers_outbox_id, timers.kwargs AS timers_kwargs,
+    json_build_array({PAYEE_AND_WALLET_COLUMNS}) AS payee_and_wallet
 FROM started LEFT JOIN timers ON true
-"""
+LEFT JOIN merchant m ON m.id = started.merchant_id
+LEFT JOIN wallet w ON w.id = started.wallet_id
+"""  # noqa: S608 (a constant of the payment core, no input)
 
 
 def _why_not(session: Session, who: Principal, quote_id: str, plate: str, now: datetime) -> HanoiPayError:
@@ -156,6 +162,7 @@ def start_session(
     if row is None:
         raise _why_not(session, who, quote_id, plate, now)
     timers_outbox_id, timers_kwargs = row.pop("timers_outbox_id"), row.pop("timers_kwargs")
+    remember_payee_and_wallet(session, row.pop("payee_and_wallet"))
     psn = attached(session, ParkingSession, row.items())
     if timers_outbox_id is not None:
         written(session, timers_outbox_id, timers.SCHEDULE, timers_kwargs)

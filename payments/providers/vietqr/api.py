@@ -1,5 +1,6 @@
 """HTTP API of the bank side: the signed webhook, VietQR images, bank transactions and payouts."""
 
+import json
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -110,16 +111,26 @@ class PayoutResults(BaseModel):
     results: list[payouts.PayoutResult] = Field(min_length=1, max_length=10_000)
 
 
+class BankNotificationReceived(BaseModel):
+    received: bool
+    duplicate: bool = Field(description="The bank sent this transaction before; nothing changed.")
+    status: BankTransactionStatus | None = Field(default=None, description="What became of the transfer.")
+    payment_intent: str | None = Field(default=None, description="The intent the transfer was applied to.")
+
+
 @router.post(
     "/webhooks/bank",
     tags=["webhooks"],
+    response_model=BankNotificationReceived,
     responses=errors(InvalidSignature, MalformedWebhook, UnknownCollectionAccount),
 )
-def bank_webhook(request: Request, body: Annotated[bytes, Depends(raw_body)]) -> dict[str, Any]:
+def bank_webhook(request: Request, body: Annotated[bytes, Depends(raw_body)]) -> Response:
     """The bank's signed "balance changed" notification; each bank transaction is applied once."""
     webhook.verify_signature(request.headers.get(webhook.SIGNATURE_HEADER), body)
     note = webhook.parse_notification(body)
-    return committed(lambda session: webhook.apply_notification(session, note))
+    answer = committed(lambda session: webhook.apply_notification(session, note))
+    # Written as it is (the documented model above): a bank's notifications arrive by the thousand.
+    return Response(json.dumps(answer), media_type="application/json")
 
 
 @router.post(

@@ -157,27 +157,36 @@ def references_in(description: str) -> list[str]:
 
 
 # A notification's two statements on the webhook's hot path, hand-written (see `hanoipay.db.execute`):
-# the transfer recorded once per bank transaction id, and the intent its description names, locked.
+# the intent its description names, locked, and the transfer recorded once per bank transaction id, with
+# what became of it when an intent was found (decided first, so the row is written once).
+_INTENT_BY_REFERENCE = "SELECT * FROM payment_intent WHERE reference = ANY(%s) LIMIT 1 FOR UPDATE"
 _RECORD = """
 INSERT INTO bank_transaction (id, bank_txn_id, account, amount, currency, description, occurred_at,
-    counter_bank_bin, counter_account, status)
+    counter_bank_bin, counter_account, status, note, intent_id)
 VALUES (%(id)s, %(bank_txn_id)s, %(account)s, %(amount)s, %(currency)s, %(description)s, %(occurred_at)s,
-    %(counter_bank_bin)s, %(counter_account)s, %(status)s)
+    %(counter_bank_bin)s, %(counter_account)s, %(status)s, %(note)s, %(intent_id)s)
 ON CONFLICT (bank_txn_id) DO NOTHING
 RETURNING *
 """
-_INTENT_BY_REFERENCE = "SELECT * FROM payment_intent WHERE reference = ANY(%s) LIMIT 1 FOR UPDATE"
 
 
 def apply_notification(session: Session, note: BankNotification) -> dict[str, Any]:
     """Record the transfer once, post it, and apply it to the intent its reference names.
 
     Money into an account the platform does not hold never pays an intent: the notification is refused.
+    A transfer that names no intent is offered to the collectors, and is unapplied if none takes it.
     """
     if not collects_on(session, note.account):
         raise UnknownCollectionAccount(
             f"Account {note.account} is not one the platform collects on; the transfer was not applied."
         )
+    refs = references_in(note.description)
+    intent = locked(session, PaymentIntent, _INTENT_BY_REFERENCE, (refs,)) if refs else None
+    status, why = (
+        _verdict(intent, note.amount, note.occurred_at)
+        if intent is not None
+        else (BankTransactionStatus.RECEIVED, None)
+    )
     txn = inserted(
         session,
         BankTransaction,
@@ -192,7 +201,9 @@ def apply_notification(session: Session, note: BankNotification) -> dict[str, An
             "occurred_at": note.occurred_at,
             "counter_bank_bin": note.counter_bank_bin,
             "counter_account": note.counter_account,
-            "status": BankTransactionStatus.RECEIVED,
+            "status": status,
+            "note": why,
+            "intent_id": intent.id if intent is not None and intent.provider == "vietqr" else None,
         },
     )
     if txn is None:
@@ -208,10 +219,10 @@ def apply_notification(session: Session, note: BankNotification) -> dict[str, An
             (receipts, -note.amount),
         ],
     )
-    refs = references_in(note.description)
-    intent = locked(session, PaymentIntent, _INTENT_BY_REFERENCE, (refs,)) if refs else None
-    if intent is not None or not any(c.claim(session, txn) for c in _collectors.values()):
-        _apply(session, txn, intent)
+    if intent is not None:
+        _carry_out(session, txn, intent)
+    elif not any(c.claim(session, txn) for c in _collectors.values()):
+        txn.status, txn.note = BankTransactionStatus.UNAPPLIED, _NO_INTENT
     return {"received": True, "duplicate": False, "status": txn.status, "payment_intent": txn.intent_id}
 
 
@@ -219,7 +230,10 @@ def apply_to_intent(session: Session, txn: BankTransaction, intent: PaymentInten
     """Apply a transfer that named no reference (or was held) to a VietQR intent its collector chose."""
     if txn.status not in (BankTransactionStatus.RECEIVED, BankTransactionStatus.HELD):
         raise ValueError(f"bank transaction {txn.id} is {txn.status}; it was applied already")
-    _apply(session, txn, intent)
+    txn.status, txn.note = _verdict(intent, txn.amount, txn.occurred_at)
+    if intent.provider == "vietqr":
+        txn.intent_id = intent.id
+    _carry_out(session, txn, intent)
 
 
 def hold_for_merchant(session: Session, txn: BankTransaction, merchant_id: str, note: str) -> None:
@@ -257,18 +271,37 @@ def return_held_transfer(session: Session, txn: BankTransaction, reason: str) ->
     txn.status, txn.note = BankTransactionStatus.RETURNED, reason
 
 
-def _apply(session: Session, txn: BankTransaction, intent: PaymentIntent | None) -> None:
-    if intent is None or intent.provider != "vietqr":
-        txn.status, txn.note = BankTransactionStatus.UNAPPLIED, "no payment intent matches the description"
-        return
-    txn.intent_id = intent.id
+_NO_INTENT = "no payment intent matches the description"
+
+
+def _verdict(intent: PaymentIntent, amount: int, occurred_at: datetime) -> tuple[str, str | None]:
+    """What a transfer of `amount` does to the (locked) intent: the transfer's status and note.
+
+    An intent that is not a VietQR one leaves the transfer unapplied; one no longer waiting (paid,
+    canceled) or past its QR's expiry makes it late; short of the amount, it is partial; else applied
+    (an excess is settled after, see `_settle_excess`).
+    """
+    if intent.provider != "vietqr":
+        return BankTransactionStatus.UNAPPLIED, _NO_INTENT
     if intent.status != IntentStatus.REQUIRES_ACTION or (
-        intent.expires_at and txn.occurred_at > intent.expires_at
+        intent.expires_at and occurred_at > intent.expires_at
     ):
-        txn.status, txn.note = (
+        return (
             BankTransactionStatus.LATE,
             f"arrived when the intent was {intent.status} (expired or already paid)",
         )
+    collected = intent.amount_collected + amount
+    if collected < intent.amount:
+        return BankTransactionStatus.PARTIAL, f"{collected} of {intent.amount} {intent.currency} received"
+    return BankTransactionStatus.APPLIED, None
+
+
+def _carry_out(session: Session, txn: BankTransaction, intent: PaymentIntent) -> None:
+    """Do what the transfer's verdict says to the intent: tell the merchant of a late or partial transfer,
+    or pay the intent (and settle any excess)."""
+    if txn.status == BankTransactionStatus.UNAPPLIED:
+        return
+    if txn.status == BankTransactionStatus.LATE:
         events.publish(
             session,
             "bank_transfer.late",
@@ -278,9 +311,7 @@ def _apply(session: Session, txn: BankTransaction, intent: PaymentIntent | None)
         )
         return
     intent.amount_collected += txn.amount
-    if intent.amount_collected < intent.amount:
-        txn.status = BankTransactionStatus.PARTIAL
-        txn.note = f"{intent.amount_collected} of {intent.amount} {intent.currency} received"
+    if txn.status == BankTransactionStatus.PARTIAL:
         events.publish(
             session,
             "payment_intent.partially_funded",
@@ -290,7 +321,6 @@ def _apply(session: Session, txn: BankTransaction, intent: PaymentIntent | None)
         )
         return
     apply_provider_status(session, intent, "succeeded", amount=intent.amount)
-    txn.status = BankTransactionStatus.APPLIED
     excess = intent.amount_collected - intent.amount
     if excess:
         _settle_excess(session, txn, intent, excess)
