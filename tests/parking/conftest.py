@@ -1,5 +1,6 @@
 """Parking test data: an operator with small zones on a flat tariff, so amounts do not depend on the clock."""
 
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -7,11 +8,16 @@ import pytest
 
 from hanoipay.auth.models import User
 from hanoipay.db import job_session
+from hanoipay.localtime import HANOI
 from parking import loader
 from parking.service import catalog
 from payments.models import Merchant, Wallet
 from tests.factories import ADMIN, auth, make_merchant, make_user, make_wallet
 
+# Each tariff's one band runs round the clock from an hour twelve hours away from now (Hanoi time). A
+# band's occurrence is priced on its own, so a stay crossing the band's boundary costs one more block or
+# turn: with the band from midnight, the amounts below would depend on the hour the tests run.
+BOUNDARY = f"{(datetime.now(HANOI).hour + 12) % 24:02d}:00"
 FLAT = """
 format: 1
 tariffs:
@@ -22,7 +28,7 @@ tariffs:
       - decision: "TEST-1"
         effective_from: 2020-01-01
         bands:
-          - {name: all day, start: "00:00", end: "00:00", blocks: [{minutes: 60, price: 10000}]}
+          - {name: all day, start: "{boundary}", end: "{boundary}", blocks: [{minutes: 60, price: 10000}]}
   - code: T-MOTO
     name: Test motorbikes, per turn
     vehicle_type: motorbike
@@ -30,7 +36,7 @@ tariffs:
       - decision: "TEST-1"
         effective_from: 2020-01-01
         bands:
-          - {name: all day, start: "00:00", end: "00:00", turn: 5000}
+          - {name: all day, start: "{boundary}", end: "{boundary}", turn: 5000}
 zones:
   - code: Z-ONE
     name: One spot
@@ -63,7 +69,7 @@ zones:
     unused_time_rule: keep
     tariffs: {car: T-CAR}
     spots: {car: 3}
-"""
+""".replace("{boundary}", BOUNDARY)
 
 
 def load(merchant: Merchant, text: str = FLAT) -> catalog.LoadSummary:
