@@ -182,10 +182,10 @@ def apply_notification(session: Session, note: BankNotification) -> dict[str, An
         )
     refs = references_in(note.description)
     intent = locked(session, PaymentIntent, _INTENT_BY_REFERENCE, (refs,)) if refs else None
-    status, why = (
+    status, why, intent_id = (
         _verdict(intent, note.amount, note.occurred_at)
         if intent is not None
-        else (BankTransactionStatus.RECEIVED, None)
+        else (BankTransactionStatus.RECEIVED, None, None)
     )
     txn = inserted(
         session,
@@ -203,7 +203,7 @@ def apply_notification(session: Session, note: BankNotification) -> dict[str, An
             "counter_account": note.counter_account,
             "status": status,
             "note": why,
-            "intent_id": intent.id if intent is not None and intent.provider == "vietqr" else None,
+            "intent_id": intent_id,
         },
     )
     if txn is None:
@@ -230,9 +230,7 @@ def apply_to_intent(session: Session, txn: BankTransaction, intent: PaymentInten
     """Apply a transfer that named no reference (or was held) to a VietQR intent its collector chose."""
     if txn.status not in (BankTransactionStatus.RECEIVED, BankTransactionStatus.HELD):
         raise ValueError(f"bank transaction {txn.id} is {txn.status}; it was applied already")
-    txn.status, txn.note = _verdict(intent, txn.amount, txn.occurred_at)
-    if intent.provider == "vietqr":
-        txn.intent_id = intent.id
+    txn.status, txn.note, txn.intent_id = _verdict(intent, txn.amount, txn.occurred_at)
     _carry_out(session, txn, intent)
 
 
@@ -274,26 +272,31 @@ def return_held_transfer(session: Session, txn: BankTransaction, reason: str) ->
 _NO_INTENT = "no payment intent matches the description"
 
 
-def _verdict(intent: PaymentIntent, amount: int, occurred_at: datetime) -> tuple[str, str | None]:
-    """What a transfer of `amount` does to the (locked) intent: the transfer's status and note.
+def _verdict(intent: PaymentIntent, amount: int, occurred_at: datetime) -> tuple[str, str | None, str | None]:
+    """What a transfer of `amount` does to the (locked) intent: the transfer's status, note and intent.
 
     An intent that is not a VietQR one leaves the transfer unapplied; one no longer waiting (paid,
     canceled) or past its QR's expiry makes it late; short of the amount, it is partial; else applied
     (an excess is settled after, see `_settle_excess`).
     """
     if intent.provider != "vietqr":
-        return BankTransactionStatus.UNAPPLIED, _NO_INTENT
+        return BankTransactionStatus.UNAPPLIED, _NO_INTENT, None
     if intent.status != IntentStatus.REQUIRES_ACTION or (
         intent.expires_at and occurred_at > intent.expires_at
     ):
         return (
             BankTransactionStatus.LATE,
             f"arrived when the intent was {intent.status} (expired or already paid)",
+            intent.id,
         )
     collected = intent.amount_collected + amount
     if collected < intent.amount:
-        return BankTransactionStatus.PARTIAL, f"{collected} of {intent.amount} {intent.currency} received"
-    return BankTransactionStatus.APPLIED, None
+        return (
+            BankTransactionStatus.PARTIAL,
+            f"{collected} of {intent.amount} {intent.currency} received",
+            intent.id,
+        )
+    return BankTransactionStatus.APPLIED, None, intent.id
 
 
 def _carry_out(session: Session, txn: BankTransaction, intent: PaymentIntent) -> None:
