@@ -197,12 +197,14 @@ class ParkingSession(CreatedAt, Base):
 
     id: Mapped[str] = mapped_column(Id, primary_key=True)
     driver_id: Mapped[str] = mapped_column(String(40))
-    merchant_id: Mapped[str] = mapped_column(ForeignKey("merchant.id"))
-    zone_id: Mapped[str] = mapped_column(ForeignKey("parking_zone.id"))
+    # The operator, zone and tariff version are the quote's, copied by the statement that writes the
+    # session and never changed: the quote's foreign keys hold them, so they are not checked again here.
+    merchant_id: Mapped[str] = mapped_column(Id)
+    zone_id: Mapped[str] = mapped_column(Id)
     zone_code: Mapped[str] = mapped_column(String(32))
     spot_id: Mapped[str] = mapped_column(ForeignKey("parking_spot.id"))
     quote_id: Mapped[str] = mapped_column(ForeignKey("parking_quote.id"), unique=True)
-    tariff_version_id: Mapped[str] = mapped_column(ForeignKey("parking_tariff_version.id"))
+    tariff_version_id: Mapped[str] = mapped_column(Id)
     plate: Mapped[str] = mapped_column(String(16))
     vehicle_type: Mapped[str] = mapped_column(String(16))
     status: Mapped[str] = mapped_column(String(16))
