@@ -22,6 +22,7 @@ from tests.factories import ADMIN, auth, make_merchant, make_user, make_wallet, 
 from tickets.credentials import b64url
 from tickets.rider import RiderDevice
 from tickets.service.cards import register_device
+from tickets.service.days import current_service_day
 from tickets.service.network import import_feed, sample_feed_files
 
 
@@ -135,6 +136,12 @@ def drain(redis_url: str) -> None:
 
 def now() -> datetime:
     return datetime.now(UTC)
+
+
+def today() -> date:
+    """The service day running now (04:00 to 03:59 Hanoi time): the day before it is the last one closed,
+    so between midnight and 04:00 that is the day before yesterday's calendar date."""
+    return current_service_day(now())
 
 
 def at(day: date, clock: str) -> datetime:

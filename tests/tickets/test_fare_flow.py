@@ -7,16 +7,15 @@ import httpx
 from sqlalchemy import func, select
 
 from hanoipay.db import job_session
-from hanoipay.localtime import HANOI
 from payments import balances
 from payments.models import PaymentIntent
 from tests.factories import FINANCE, PASSWORD, auth
-from tests.tickets.conftest import Rider, at, drain, make_gate, make_rider, tap, upload
+from tests.tickets.conftest import Rider, at, drain, make_gate, make_rider, tap, today, upload
 from tickets.credentials import b64url
 from tickets.models import FareCharge, TransitTap
 from tickets.service.charging import charge_closed_days
 
-TODAY = datetime.now(HANOI).date()
+TODAY = today()
 
 
 def charge(now: datetime | None = None) -> None:

@@ -3,15 +3,14 @@ the browser with a WebCrypto Ed25519 key that cannot be exported) is accepted by
 offline from what it synced, and the same code again is rejected as already scanned."""
 
 import time
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy import select
 
 from hanoipay.db import job_session
-from hanoipay.localtime import HANOI
 from tests.conftest import screenshot, sign_in
 from tests.factories import ADMIN, PASSWORD, make_user, make_wallet
-from tests.tickets.conftest import at, drain, make_gate, make_rider, tap, upload
+from tests.tickets.conftest import at, drain, make_gate, make_rider, tap, today, upload
 from tickets.credentials import from_b64url
 from tickets.models import TransitDevice, TransitTap
 from tickets.service.validators import register_validator
@@ -127,7 +126,7 @@ def test_the_rider_page_in_english_with_a_pass_on_sale(page, operator):
 
 def test_the_rider_page_explains_each_priced_trip(page, api, operator, redis_url):
     """A bus ride then a metro ride within the transfer window: each trip, its fare and why."""
-    day = datetime.now(HANOI).date() - timedelta(days=1)
+    day = today() - timedelta(days=1)
     rider = make_rider(api, issued_at=at(day, "06:00"))
     gate = make_gate(api)
     taps = [
