@@ -1,7 +1,7 @@
 """Parking: spot search latency and session starts per second, each beside a baseline of the same run.
 
     .venv/bin/python bench/parking.py [--zones 2000] [--spots-per-zone 50] [--searches 2000]
-                                      [--starts 2000] [--threads 4] [--http-seconds 15] [--connections 4]
+                                      [--starts 8000] [--threads 4] [--http-seconds 15] [--connections 4]
     .venv/bin/python bench/parking.py --small      # reduced sizes, for a quick look
 
 1. Search over `zones × spots-per-zone` generated spots around Hoàn Kiếm: p50/p95 of `parking.service.search`
@@ -174,7 +174,7 @@ def nearest_sql_latencies(dsn: str, where: list[tuple[float, float]]) -> list[fl
     return took
 
 
-ROUNDS = 10
+ROUNDS = 20
 
 
 def _shifted(work: Callable[[int, int], None], offset: int, t: int, i: int) -> None:
@@ -262,7 +262,7 @@ def main() -> None:
     parser.add_argument("--zones", type=int, default=2_000)
     parser.add_argument("--spots-per-zone", type=int, default=50)
     parser.add_argument("--searches", type=int, default=2_000)
-    parser.add_argument("--starts", type=int, default=4_000)
+    parser.add_argument("--starts", type=int, default=8_000)
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--http-seconds", type=float, default=15)
     parser.add_argument("--connections", type=int, default=4)
