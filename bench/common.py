@@ -2,6 +2,7 @@
 
 import json
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -13,12 +14,17 @@ from pathlib import Path
 import httpx
 import psutil
 from sqlalchemy import text
+from sqlalchemy.orm import Session
 
 from city.domains import register_domains
 from hanoipay import db, jobs
+from hanoipay.auth.models import User
+from hanoipay.auth.service import create_user
 from hanoipay.db import sqlalchemy_url
 from hanoipay.embedded import EmbeddedPostgres, EmbeddedRedis
+from hanoipay.ids import new_id
 from hanoipay.runtime import migrate_to_head
+from hanoipay.settings import get_settings
 
 
 @dataclass
@@ -58,6 +64,25 @@ def start() -> BenchServers:
     jobs.init_redis(redis_url)
     register_domains()
     return BenchServers(url, redis_url, pg, rd)
+
+
+def new_user(session: Session) -> User:
+    """A person signed up for a benchmark (role customer), under an address no other run uses."""
+    return create_user(
+        session,
+        email=f"{new_id('b').lower()}@bench.vn",
+        password="bench-password",
+        full_name="Bench",
+        roles=["customer"],
+    )
+
+
+def api_jwt_env() -> dict[str, str]:
+    """Fresh JWT keys for this process, which issues the tokens, and the environment that gives the same
+    keys to the API it starts."""
+    keys = {"bench": secrets.token_urlsafe(32)}
+    get_settings().jwt_keys = keys
+    return {"HANOIPAY_JWT_KEYS": json.dumps(keys)}
 
 
 @dataclass(frozen=True)

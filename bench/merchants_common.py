@@ -6,10 +6,9 @@ module would load it a second time, with other random keys.
 
 import secrets
 
-from bench.common import BenchServers
-from hanoipay.auth.service import Principal, create_user, issue_token
+from bench.common import BenchServers, new_user
+from hanoipay.auth.service import Principal, issue_token
 from hanoipay.db import job_session
-from hanoipay.ids import new_id
 from merchants.service.onboarding import add_member
 
 ADMIN = Principal(id="usr_bench_admin", kind="user", roles=frozenset({"admin", "finance"}))
@@ -29,13 +28,7 @@ def percentile(values: list[float], p: float) -> float:
 def staff_token(merchant_id: str, role: str = "owner") -> str:
     """A JWT for a new staff member of the merchant."""
     with job_session() as session:
-        user = create_user(
-            session,
-            email=f"{new_id('b').lower()}@bench.vn",
-            password="bench password 1",
-            full_name="Bench",
-            roles=["customer"],
-        )
+        user = new_user(session)
         add_member(session, user, merchant_id, role, added_by=ADMIN.id)
         session.flush()
         return issue_token(user)[0]

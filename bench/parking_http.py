@@ -1,17 +1,13 @@
 """Parking search over HTTP for `bench/parking.py`: wrk against `GET /v1/parking/search` and `/healthz`,
 every request timed by the script itself."""
 
-import json
 import os
-import secrets
 import subprocess
 import tempfile
 
-from bench.common import BenchServers, hanoipay_api
-from hanoipay.auth.service import create_user, issue_token
+from bench.common import BenchServers, api_jwt_env, hanoipay_api, new_user
+from hanoipay.auth.service import issue_token
 from hanoipay.db import job_session
-from hanoipay.ids import new_id
-from hanoipay.settings import get_settings
 
 # One connection per wrk thread, so a thread's `request` and `response` hooks alternate and each request
 # is timed on its own by the monotonic clock (LuaJIT's ffi). wrk's own latency histogram is printed
@@ -118,18 +114,9 @@ def wrk(
 def http_search(
     servers: BenchServers, where: list[tuple[float, float]], radius: int, seconds: float, connections: int
 ) -> tuple[dict[str, float], dict[str, float]]:
-    keys = {"bench": secrets.token_urlsafe(32)}
-    get_settings().jwt_keys = keys
+    env = api_jwt_env() | {"HANOIPAY_ACCESS_TOKEN_MINUTES": "60"}
     with job_session() as session:
-        user = create_user(
-            session,
-            email=f"{new_id('d').lower()}@bench.vn",
-            password="bench-password",
-            full_name="Bench",
-            roles=["customer"],
-        )
-        token = issue_token(user)[0]
-    env = {"HANOIPAY_JWT_KEYS": json.dumps(keys), "HANOIPAY_ACCESS_TOKEN_MINUTES": "60"}
+        token = issue_token(new_user(session))[0]
     server = hanoipay_api(servers, env, port=8791, workers=2)
     try:
         wrk(server.port, token, where[:50], radius, 2, connections)  # warm-up

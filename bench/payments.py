@@ -13,7 +13,6 @@ alternately, three runs each.
 import argparse
 import json
 import os
-import secrets
 import sys
 import tempfile
 import time
@@ -31,17 +30,18 @@ from bench.common import (
     BenchServers,
     HttpServer,
     WrkResult,
+    api_jwt_env,
     hanoipay_api,
+    new_user,
     run_wrk,
     start,
     uvicorn_app,
     write_requests,
 )
 from hanoipay.auth.models import User
-from hanoipay.auth.service import Principal, create_user, issue_token
+from hanoipay.auth.service import Principal, issue_token
 from hanoipay.db import RELAY_AFTER_COMMIT, job_session
 from hanoipay.ids import new_id
-from hanoipay.settings import get_settings
 from payments import balances, intents, ledger
 from payments.merchants import open_payee
 from payments.topups import record_manual_topup
@@ -63,14 +63,8 @@ def make_merchants(n: int) -> list[tuple[str, str]]:
 def make_payers(n: int, funds: int) -> list[tuple[Principal, str, str]]:
     payers = []
     with job_session() as session:
-        for i in range(n):
-            user = create_user(
-                session,
-                email=f"payer{i}-{new_id('x').lower()}@bench.vn",
-                password="bench-password",
-                full_name="Bench",
-                roles=["customer"],
-            )
+        for _ in range(n):
+            user = new_user(session)
             who = Principal(id=user.id, kind="user", roles=frozenset(user.roles))
             wallet = open_wallet(session, who)
             record_manual_topup(session, ADMIN, wallet.id, amount=funds, reason="bench")
@@ -237,9 +231,7 @@ def median(results: list[WrkResult]) -> WrkResult:
 
 def http_comparison(servers: BenchServers, args: argparse.Namespace, workdir: Path) -> None:
     """HanoiPay against both ceilings over HTTP, loaded by wrk, alternating, three rounds each."""
-    keys = {"bench": secrets.token_urlsafe(32)}
-    get_settings().jwt_keys = keys
-    env = {"HANOIPAY_JWT_KEYS": json.dumps(keys)}
+    env = api_jwt_env()
     install_function(servers.database_url.replace("postgresql+psycopg://", "postgresql://"))
     apps = {
         "hanoipay": hanoipay_api(servers, env, 18_731, args.api_workers),

@@ -26,7 +26,16 @@ from sqlalchemy import select
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import HttpServer, WrkResult, hanoipay_api, run_wrk, start, uvicorn_app, write_requests
+from bench.common import (
+    HttpServer,
+    WrkResult,
+    api_jwt_env,
+    hanoipay_api,
+    run_wrk,
+    start,
+    uvicorn_app,
+    write_requests,
+)
 from bench.payments import PRICE, make_merchants, make_payers
 from hanoipay.auth.models import User
 from hanoipay.auth.service import issue_token
@@ -184,13 +193,8 @@ def main() -> None:
     args = parser.parse_args()
     servers = start()
     secret = secrets.token_urlsafe(32)
-    jwt_keys = {"bench": secrets.token_urlsafe(32)}
-    settings = get_settings()
-    settings.jwt_keys, settings.bank_webhook_secrets = jwt_keys, {KID: secret}
-    env = {
-        "HANOIPAY_JWT_KEYS": json.dumps(jwt_keys),
-        "HANOIPAY_BANK_WEBHOOK_SECRETS": json.dumps({KID: secret}),
-    }
+    get_settings().bank_webhook_secrets = {KID: secret}
+    env = api_jwt_env() | {"HANOIPAY_BANK_WEBHOOK_SECRETS": json.dumps({KID: secret})}
     workdir = Path(tempfile.mkdtemp(prefix="hanoipay-bench-providers-"))
     try:
         refundable = paid_intents(args.per_run)  # also opens the fee and clearing accounts the ceiling reads

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from hanoipay.db import job_session
 from parking.exceptions import QuoteExpired
-from parking.models import ParkingSession
+from parking.models import ParkingSession, Quote, TariffVersion, Zone
 from parking.service import sessions
 from payments import balances
 from payments.models import PaymentIntent
@@ -68,6 +68,27 @@ class TestPrepaidWallet:
         )
         assert receipt["tariff"]["decision"] == "TEST-1"
         assert ledger_ok()
+
+    def test_a_session_carries_its_quotes_operator_zone_and_tariff_version(self, api, operator):
+        """No foreign key checks these three on the session (migration 0060): the start copies them from
+        the quote it presents, whose own keys hold them."""
+        started = Driver(api).park(zone="Z-MAIN", minutes=60)
+        with job_session() as session:
+            psn = session.get(ParkingSession, started["id"])
+            assert psn is not None
+            quote = session.get(Quote, psn.quote_id)
+            assert quote is not None
+            assert (psn.merchant_id, psn.zone_id, psn.tariff_version_id) == (
+                quote.merchant_id,
+                quote.zone_id,
+                quote.tariff_version_id,
+            )
+            zone = session.get(Zone, psn.zone_id)
+            version = session.get(TariffVersion, psn.tariff_version_id)
+            assert zone is not None
+            assert (zone.code, zone.merchant_id) == ("Z-MAIN", operator.id)
+            assert version is not None
+            assert version.decision_ref == "TEST-1"
 
     def test_a_zone_that_keeps_prepaid_time_charges_it_all(self, api, operator):
         driver = Driver(api)

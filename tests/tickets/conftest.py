@@ -139,8 +139,8 @@ def now() -> datetime:
 
 
 def today() -> date:
-    """The service day running now (04:00 to 03:59 Hanoi time): the day before it is the last one closed,
-    so between midnight and 04:00 that is the day before yesterday's calendar date."""
+    """The service day running now (04:00 to 03:59 Hanoi time); the day before it is the last one closed.
+    Between midnight and 04:00 it is the calendar's yesterday, so "yesterday" is two calendar days back."""
     return current_service_day(now())
 
 
