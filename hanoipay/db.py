@@ -216,12 +216,21 @@ def attached(session: Session, cls: type[T], row: Iterable[tuple[str, Any]]) -> 
     """An object of `cls` made from a row a hand-written `... RETURNING *` has just written (column name,
     value), attached to the session as stored: a hot path's write with none of the ORM's per-statement
     work."""
+    obj = loaded(cls, row)
+    attach(session, obj)
+    return obj
+
+
+def loaded(cls: type[T], row: Iterable[tuple[str, Any]]) -> T:
+    """An object of `cls` made from a row a hand-written statement returned (column name, value), left
+    outside the session: for a hot path that only reads it afterwards, such as a response. Attaching costs
+    more Python than building it (the identity map and the session's cascade). Changes to it are not
+    saved, and `session.get` reads the row again rather than returning this object."""
     keys = column_keys(cls)
     # As the ORM's own loading does: the values go straight into the instance's dictionary, without an
     # attribute event each, and all of them count as loaded.
     obj = cast(T, sa_inspect(cls).class_manager.new_instance())
     obj.__dict__.update((keys[name], value) for name, value in row)
-    attach(session, obj)
     return obj
 
 

@@ -20,8 +20,8 @@ from payments.purposes import Purpose
 
 
 def _validate(session: Session, who: Principal, intent: PaymentIntent) -> None:
-    """Parking intents are made by the parking service for one of its sessions, never directly."""
-    if not session.info.get(CREATING) or session.get(ParkingSession, intent.purpose_ref or "") is None:
+    """Parking intents are made by the parking service, for the session it is paying for, never directly."""
+    if intent.purpose_ref is None or session.info.get(CREATING) != intent.purpose_ref:
         raise SessionNotFound("Parking payments are made through /v1/parking/sessions.")
 
 

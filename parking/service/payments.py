@@ -23,7 +23,7 @@ from payments.models import PaymentIntent
 
 PURPOSE = "parking_session"
 HOLDING_PROVIDERS = frozenset({"wallet", "stripe"})
-CREATING = "parking.creating_intent"
+CREATING = "parking.creating_intent"  # session.info: the id of the session an intent is being made for
 
 
 def operator(merchant_id: str) -> Principal:
@@ -46,7 +46,7 @@ def pay(
 ) -> PaymentIntent:
     """Create and confirm the session's intent for `amount`: a hold, or a transfer to wait for."""
     hold = psn.provider in HOLDING_PROVIDERS and kind != PaymentKind.OVERSTAY
-    session.info[CREATING] = True
+    session.info[CREATING] = psn.id
     try:
         return intents.create_intent(
             session,

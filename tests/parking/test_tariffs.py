@@ -4,6 +4,8 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from hanoipay.localtime import HANOI
 from parking import loader
@@ -159,6 +161,17 @@ def test_overlapping_versions_and_unknown_keys_are_refused():
 )
 def test_plates_are_normalized(typed, normalized):
     assert normalize_plate(typed) == normalized
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.from_regex(r"[1-9][0-9][A-Za-z][A-Za-z0-9]?[ -]?([0-9]{4}|[0-9]{3}[.]?[0-9]{2})", fullmatch=True))
+def test_a_plate_already_normalized_is_taken_as_it_is_and_spelled_as_any_other_way_of_typing_it(typed):
+    try:
+        normalized = normalize_plate(typed)
+    except InvalidPlate:
+        assume(False)  # a province code under 11
+    assert normalize_plate(normalized) == normalized
+    assert normalize_plate(normalized.lower().replace("-", " ")) == normalized
 
 
 @pytest.mark.parametrize(
