@@ -12,7 +12,7 @@ from fastapi import APIRouter, File, Form, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy import select
 
-from hanoipay.auth.service import Principal, Role
+from hanoipay.auth.service import Principal, Role, full_names
 from hanoipay.db import DbSession
 from hanoipay.errors import HanoiPayError
 from hanoipay.localtime import HANOI
@@ -144,13 +144,15 @@ def _case(
 ) -> HTMLResponse:
     case = cases.get_case(session, who, case_id)
     lines = cases.case_lines(session, case)
+    events = cases.case_events(session, case.id)
     return page.render(
         "reconciliation/case.html",
         status_code=status_code,
         case=case,
         provider_line=lines["provider_line"],
         ledger_entry=lines["ledger_entry"],
-        events=cases.case_events(session, case.id),
+        events=events,
+        names=full_names(session, [case.resolved_by, *(event.actor_id for event in events)]),
         error=error,
     )
 

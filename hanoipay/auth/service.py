@@ -3,6 +3,7 @@
 import hashlib
 import hmac
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -251,6 +252,18 @@ def still_member(session: Session, principal: Principal) -> Principal:
     if row is None or row.merchant_id != principal.merchant_id or row.disabled_at is not None:
         raise InvalidToken("You no longer belong to this merchant; sign in again.")
     return principal
+
+
+def full_names(session: Session, ids: Iterable[str | None]) -> dict[str, str]:
+    """The full name of each user among `ids`, for a page that shows who did what; the ids of systems (a
+    job, the parking service) are not users and are left out."""
+    wanted = {i for i in ids if i}
+    if not wanted:
+        return {}
+    return {
+        row.id: row.full_name
+        for row in session.execute(select(User.id, User.full_name).where(User.id.in_(wanted)))
+    }
 
 
 def _secret_hash(secret: str) -> str:

@@ -68,6 +68,10 @@ def test_finance_uploads_a_statement_watches_the_run_finish_and_resolves_a_case(
     page.get_by_role("button", name="Giải quyết").click()
     expect(page.get_by_role("heading", name=re.compile("đã giải quyết"))).to_be_visible()
     expect(page.get_by_role("button", name="Giải quyết")).to_have_count(0)
+    # Who resolved it, by name in the heading's line and in the trail, never by user id.
+    expect(page.get_by_text(f"{finance.full_name} đã giải quyết")).to_be_visible()
+    expect(page.locator("li", has_text=finance.full_name).first).to_be_visible()
+    expect(page.get_by_text(finance.id)).to_have_count(0)
     screenshot(page, "reconciliation-finance-case-resolved")
     with job_session() as session:
         assert session.get(PaymentIntent, lost.id).status == "succeeded"
