@@ -65,8 +65,9 @@
       }
     }
     const vehicle = data.vehicle || "car";
+    const freeIn = (zone) => (zone.free && zone.free[vehicle]) || 0;
     zones.forEach((zone) => {
-      const free = (zone.free && zone.free[vehicle]) || 0;
+      const free = freeIn(zone);
       const shape = document.createElementNS(SVG, zone.geometry.type === "Polygon" ? "polygon" : "polyline");
       shape.setAttribute("points", zone.geometry.coordinates.map(([lat, lon]) => at(project(lat, lon))).join(" "));
       shape.setAttribute("class", "zone " + (free > 0 ? "zone-free" : "zone-full"));
@@ -75,13 +76,30 @@
       shape.appendChild(title);
       shape.addEventListener("click", () => choose(zone.code));
       svg.appendChild(shape);
+    });
+    // Labels go on top of every street, zones with room first; a label that would cover one already
+    // placed moves a line down or up, and is left out if it fits nowhere near its zone (the street
+    // keeps its title, and the zone is in the results).
+    const placed = [];
+    const clear = (box) => placed.every((p) =>
+      box.x >= p.x + p.width || p.x >= box.x + box.width || box.y >= p.y + p.height || p.y >= box.y + box.height);
+    [...zones].sort((a, b) => freeIn(b) - freeIn(a)).forEach((zone) => {
       const label = document.createElementNS(SVG, "text");
-      const [cx, cy] = at(project(zone.lat, zone.lon)).split(",");
+      const [cx, cy] = at(project(zone.lat, zone.lon)).split(",").map(Number);
       label.setAttribute("x", cx);
       label.setAttribute("y", cy);
       label.setAttribute("class", "zone-label");
-      label.textContent = `${zone.code} (${free})`;
+      label.textContent = `${zone.code} (${freeIn(zone)})`;
       svg.appendChild(label);
+      const box = label.getBBox();
+      const line = box.height;
+      const dy = [0, line, -line, 2 * line, -2 * line].find((d) => clear({ ...box, y: box.y + d }));
+      if (dy === undefined) {
+        label.remove();
+        return;
+      }
+      label.setAttribute("y", cy + dy);
+      placed.push({ x: box.x, y: box.y + dy, width: box.width, height: box.height });
     });
   }
 
