@@ -13,6 +13,7 @@ from hanoipay.errors import install_error_handlers
 from hanoipay.guard import RequestGuard
 from hanoipay.runtime import freeze_startup_objects
 from hanoipay.settings import get_settings
+from hanoipay.timing import SlowRequestLog
 
 
 @asynccontextmanager
@@ -49,6 +50,7 @@ def create_app() -> FastAPI:
     app.add_middleware(
         RequestGuard, max_body_bytes=settings.max_body_bytes, max_upload_bytes=settings.max_upload_bytes
     )
+    app.add_middleware(SlowRequestLog, threshold_ms=settings.slow_request_ms)  # outermost: times it all
     app.include_router(health.router)
     app.include_router(auth_api.router)
     app.include_router(auth_api.json_router)

@@ -62,6 +62,8 @@ class Settings(BaseSettings):
 
     # Uvicorn's line per request; off by default (a proxy in front logs requests at scale).
     access_log: bool = False
+    # A warning for each request slower than this (hanoipay.timing); 0 logs every request.
+    slow_request_ms: int = Field(default=1_000, ge=0)
 
     db_pool_size: int = 20
     db_max_overflow: int = 10
