@@ -5,6 +5,7 @@ one set of embedded servers; then a real RQ worker drains the jobs, and the summ
 scenario's tables, the ledger balances and `ledger verify`.
 """
 
+import logging
 import random
 import secrets
 import shutil
@@ -24,6 +25,7 @@ from city.demo.parking import ParkingScenario
 from city.demo.payments import PaymentsScenario
 from city.demo.reconciliation import ReconciliationScenario
 from city.demo.tickets import TicketsScenario
+from hanoipay import timing
 from hanoipay.db import job_session
 from hanoipay.runtime import start_runtime
 from hanoipay.settings import get_settings
@@ -43,6 +45,10 @@ def scenarios() -> list[Scenario]:
 
 
 def _serve() -> tuple[uvicorn.Server, str]:
+    # The demo's clients share this process, and its interpreter lock, with the API, so its request times
+    # say nothing about a server's (sign-ups and sign-ins, argon2 at full cost, pass 1 s here); the
+    # slow-request warnings would only break up the summary.
+    timing.log.setLevel(logging.ERROR)
     server = uvicorn.Server(uvicorn.Config(create_app(), host="127.0.0.1", port=0, log_level="warning"))
     threading.Thread(target=server.run, daemon=True).start()
     while not server.started:
