@@ -16,7 +16,7 @@ _COMPACT = re.compile(r"^(?P<province>[1-9]\d)(?P<series>[A-Z][A-Z0-9]??)(?P<num
 _HEAD = re.compile(r"^(?P<province>[1-9]\d)(?P<series>[A-Z][A-Z0-9]?)$")
 _NUMBER = re.compile(r"^(?:\d{4}|\d{5}|\d{3}\.\d{2})$")
 _SEPARATORS = re.compile(r"[\s\-]+")
-_NORMALIZED = re.compile(r"[1-9]\d[A-Z][A-Z0-9]?-(?:\d{4}|\d{3}\.\d{2})")
+_NORMALIZED = re.compile(r"(?:1[1-9]|[2-9]\d)[A-Z][A-Z0-9]?-(?:\d{4}|\d{3}\.\d{2})")  # province 11-99
 MAX_INPUT = 20
 
 
@@ -35,7 +35,7 @@ def _parts(raw: str) -> tuple[str, str, str] | None:
 
 def normalize_plate(raw: str) -> str:
     """The plate in its normalized spelling, or InvalidPlate saying what a plate looks like."""
-    if _NORMALIZED.fullmatch(raw) and raw[:2] >= "11":
+    if _NORMALIZED.fullmatch(raw):
         return raw  # already in its normalized spelling, as an app sends a plate it was given back
     parts = _parts(raw) if len(raw) <= MAX_INPUT else None
     if parts is None or int(parts[0]) < 11:

@@ -27,7 +27,7 @@ def _validate(session: Session, who: Principal, intent: PaymentIntent) -> None:
 
 def _session(session: Session, intent: PaymentIntent) -> ParkingSession:
     psn = session.get(ParkingSession, intent.purpose_ref, with_for_update=True, populate_existing=True)
-    assert psn is not None  # _validate made sure of it
+    assert psn is not None  # the parking service made the intent for this session (`_validate`)
     return psn
 
 

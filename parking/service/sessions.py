@@ -168,8 +168,8 @@ def start_session(
     if row is None:
         raise _why_not(session, who, quote_id, plate, now)
     psn = loaded(ParkingSession, zip(_COLUMNS, row, strict=False))
-    timers_outbox_id, timers_kwargs = row[len(_COLUMNS)], row[len(_COLUMNS) + 1]
-    remember_payee_and_wallet(session, row[len(_COLUMNS) + 2 :])
+    timers_outbox_id, timers_kwargs, *payee_and_wallet = row[len(_COLUMNS) :]
+    remember_payee_and_wallet(session, payee_and_wallet)
     if timers_outbox_id is not None:
         written(session, timers_outbox_id, timers.SCHEDULE, timers_kwargs)
     if psn.prepaid_amount > 0:

@@ -91,15 +91,16 @@
       label.setAttribute("class", "zone-label");
       label.textContent = `${zone.code} (${freeIn(zone)})`;
       svg.appendChild(label);
-      const box = label.getBBox();
-      const line = box.height;
-      const dy = [0, line, -line, 2 * line, -2 * line].find((d) => clear({ ...box, y: box.y + d }));
+      // getBBox's rectangle keeps its fields on its prototype, so it is copied field by field.
+      const { x, y, width, height } = label.getBBox();
+      const shifted = (dy) => ({ x, y: y + dy, width, height });
+      const dy = [0, height, -height, 2 * height, -2 * height].find((d) => clear(shifted(d)));
       if (dy === undefined) {
         label.remove();
         return;
       }
       label.setAttribute("y", cy + dy);
-      placed.push({ x: box.x, y: box.y + dy, width: box.width, height: box.height });
+      placed.push(shifted(dy));
     });
   }
 

@@ -1,5 +1,7 @@
 """The driver's and the attendant's pages in headless Chromium, as a person uses them; a screenshot each."""
 
+from itertools import combinations
+
 from playwright.sync_api import expect
 
 from tests.conftest import screenshot, sign_in
@@ -13,6 +15,18 @@ def test_a_driver_searches_parks_extends_ends_and_reads_the_receipt(page, operat
     sign_in(page, driver.email, PASSWORD, "/parking")
     expect(page.get_by_role("heading", name="Tìm chỗ đỗ xe", level=1)).to_be_visible()
     expect(page.locator("#map .zone")).to_have_count(3)  # the streets, drawn with no map server
+    labels = page.locator("#map .zone-label")
+    expect(labels).to_have_count(3)  # one per zone, none left out: there is room near each
+    boxes = [box for i in range(3) if (box := labels.nth(i).bounding_box()) is not None]
+    assert len(boxes) == 3
+    for a, b in combinations(boxes, 2):
+        apart = (
+            a["x"] + a["width"] <= b["x"]
+            or b["x"] + b["width"] <= a["x"]
+            or a["y"] + a["height"] <= b["y"]
+            or b["y"] + b["height"] <= a["y"]
+        )
+        assert apart, (a, b)  # no label covers another
     page.get_by_label("Tên phố").fill("Lý Thường Kiệt")
     page.get_by_role("button", name="Tìm theo tên phố").click()
     results = page.locator(".result")

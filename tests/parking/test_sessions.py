@@ -276,6 +276,32 @@ class TestRefusals:
                 now=later,
             )
 
+    def test_a_parking_payment_made_outside_the_parking_service_is_refused_and_writes_nothing(
+        self, api, operator
+    ):
+        """Even naming the driver's own open session, through the payments API: only the parking service
+        makes a session's intents, for the session it is paying for."""
+        driver = Driver(api)
+        started = driver.park()
+        before = driver.wallet_balance()
+        with job_session() as session:
+            intents_before = session.scalar(select(func.count()).select_from(PaymentIntent))
+        body = {
+            "amount": 10_000,
+            "currency": "VND",
+            "merchant_id": operator.id,
+            "purpose": "parking_session",
+            "provider": "wallet",
+            "wallet_id": driver.wallet.id,
+            "confirm": True,
+        }
+        for ref in ({"purpose_ref": started["id"]}, {"purpose_ref": "psn_nope"}, {}):
+            answer = api.post("/v1/payment_intents", json=body | ref, headers=driver.headers)
+            assert (answer.status_code, answer.json()["code"]) == (404, "parking_session_not_found")
+        with job_session() as session:
+            assert session.scalar(select(func.count()).select_from(PaymentIntent)) == intents_before
+        assert driver.wallet_balance() == before
+
     def test_extending_an_ended_session_and_another_drivers_session(self, api, operator):
         driver, stranger = Driver(api), Driver(api)
         started = driver.park()
